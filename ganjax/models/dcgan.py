@@ -1,0 +1,150 @@
+"""DCGAN generator and discriminator (Radford et al. 2015), with the knobs of reports 003/004.
+
+Pure Flax modules: no losses, no optimizers. Every architecture switch of the report 003 tuning
+study is an attribute (batch norm in D, dropout in D, spectral normalisation, linear vs sigmoid
+output, depth and width), and conditioning on class labels follows report 004: the one-hot label
+goes through a dense layer, is reshaped to a one-channel map and concatenated to the feature map
+(G) or to the image (D).
+
+With `image_size=64, channels=3, width=64` both networks are exactly the classic PyTorch DCGAN
+(G: 100 -> 4x4x512 -> 8x8x256 -> 16x16x128 -> 32x32x64 -> 64x64x3; D the mirror image).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ganjax.models.layers import DownConv, UpConv, dcgan_init, maybe_spectral_norm
+
+Array = jax.Array
+
+
+def generator_plan(image_size: int) -> tuple[int, int]:
+    """(base spatial size, number of 2x up-samplings) with base * 2**n == image_size.
+
+    The base is the smallest of 4..7 that reaches the size: 64 -> (4, 4), 32 -> (4, 3),
+    28 -> (7, 2), 48 -> (6, 3).
+    """
+    for n in range(1, 8):
+        base, rest = divmod(image_size, 2**n)
+        if rest == 0 and 3 <= base <= 7:
+            return base, n
+    raise ValueError(
+        f"DCGAN generator cannot reach image_size={image_size} by doubling a 3..7 px base; "
+        "use a size such as 28, 32, 48 or 64."
+    )
+
+
+def _batch_norm(train: bool, name: str | None = None) -> nn.BatchNorm:
+    # PyTorch defaults (momentum 0.1 -> flax 0.9, eps 1e-5), gamma ~ N(1, 0.02) as in DCGAN.
+    return nn.BatchNorm(
+        use_running_average=not train,
+        momentum=0.9,
+        epsilon=1e-5,
+        scale_init=lambda k, s, d=jnp.float32: 1.0 + 0.02 * jax.random.normal(k, s, d),
+        name=name,
+    )
+
+
+def label_map(labels: Array, num_classes: int, height: int, width: int) -> Array:
+    """One-hot label -> Dense(height * width) -> [N, height, width, 1] (report 004)."""
+    onehot = jax.nn.one_hot(labels, num_classes)
+    return nn.Dense(height * width, kernel_init=dcgan_init(), name="label_dense")(onehot).reshape(
+        -1, height, width, 1
+    )
+
+
+class Generator(nn.Module):
+    """z [N, z_dim] (and labels [N]) -> images [N, S, S, channels] in [-1, 1].
+
+    Attributes:
+      image_size, channels: output shape.
+      width: channels of the last hidden layer (ngf); the base layer has width * 2**(n-1).
+      num_classes: 0 for an unconditional generator.
+      batch_norm: batch norm after every hidden layer.
+      conv_impl: "phase" or "native" (see `layers.UpConv`); identical maps.
+    """
+
+    image_size: int = 64
+    channels: int = 3
+    width: int = 64
+    num_classes: int = 0
+    batch_norm: bool = True
+    conv_impl: str = "phase"
+
+    @nn.compact
+    def __call__(self, z: Array, labels: Array | None = None, train: bool = True) -> Array:
+        base, n_up = generator_plan(self.image_size)
+        c0 = self.width * 2 ** (n_up - 1)
+        h = nn.Dense(base * base * c0, use_bias=not self.batch_norm, kernel_init=dcgan_init())(z)
+        h = h.reshape(-1, base, base, c0)
+        if self.num_classes:
+            h = jnp.concatenate([h, label_map(labels, self.num_classes, base, base)], axis=-1)
+        for i in range(n_up):
+            if self.batch_norm:
+                h = _batch_norm(train)(h)
+            h = nn.relu(h)
+            last = i == n_up - 1
+            features = self.channels if last else c0 // 2 ** (i + 1)
+            h = UpConv(features, impl=self.conv_impl, use_bias=last or not self.batch_norm)(h)
+        return jnp.tanh(h)
+
+
+class Discriminator(nn.Module):
+    """images [N, S, S, C] (and labels [N]) -> scores [N] (and features [N, F]).
+
+    Attributes:
+      width: channels of the first conv (ndf); layer i has width * 2**i.
+      depth: number of stride-2 4x4 convs (None: down to a 4..7 px map, as the generator).
+      num_classes: 0 for an unconditional discriminator.
+      batch_norm: batch norm after every conv but the first (Radford et al.).
+      dropout: dropout rate after every conv (0 disables).
+      spectral_norm: spectral normalisation of every conv and dense kernel (Miyato et al.).
+      output: "linear" (a raw score) or "sigmoid" (the score squashed to (0, 1) before the loss:
+        report 003's bounded output, i.e. Keras' sigmoid layer followed by a from-logits loss).
+      conv_impl: "space_to_depth" or "native" (see `layers.DownConv`); identical maps.
+    """
+
+    width: int = 64
+    depth: int | None = None
+    num_classes: int = 0
+    batch_norm: bool = True
+    dropout: float = 0.0
+    spectral_norm: bool = False
+    output: str = "linear"
+    conv_impl: str = "space_to_depth"
+
+    @nn.compact
+    def __call__(
+        self,
+        x: Array,
+        labels: Array | None = None,
+        train: bool = True,
+        return_features: bool = False,
+    ):
+        if self.output not in ("linear", "sigmoid"):
+            raise ValueError(f"Discriminator.output must be 'linear' or 'sigmoid', got {self.output!r}.")
+        if self.num_classes:
+            x = jnp.concatenate(
+                [x, label_map(labels, self.num_classes, x.shape[1], x.shape[2])], axis=-1
+            )
+        depth = self.depth if self.depth is not None else generator_plan(x.shape[1])[1]
+        h = x
+        for i in range(depth):
+            use_bn = self.batch_norm and i > 0
+            impl = self.conv_impl if h.shape[1] % 2 == 0 and h.shape[2] % 2 == 0 else "native"
+            conv = DownConv(self.width * 2**i, impl=impl, use_bias=not use_bn)
+            h = maybe_spectral_norm(conv, self.spectral_norm)(h, update_stats=train)
+            if use_bn:
+                h = _batch_norm(train)(h)
+            h = nn.leaky_relu(h, 0.2)
+            if self.dropout:
+                h = nn.Dropout(self.dropout, deterministic=not train)(h)
+        features = h.reshape(h.shape[0], -1)
+        head = nn.Dense(1, kernel_init=dcgan_init(), name="head")
+        score = maybe_spectral_norm(head, self.spectral_norm)(features, update_stats=train)[:, 0]
+        if self.output == "sigmoid":
+            score = jax.nn.sigmoid(score)
+        return (score, features) if return_features else score

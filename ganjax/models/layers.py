@@ -1,0 +1,243 @@
+"""Shared layers: the DCGAN up/down-sampling convolutions in two exactly equivalent forms.
+
+The classic DCGAN (Radford et al. 2015) up-samples with a transposed convolution of kernel 4,
+stride 2, padding 1 (PyTorch's `ConvTranspose2d(c_in, c_out, 4, 2, 1)`) and down-samples with
+`Conv2d(c_in, c_out, 4, 2, 1)`. On XLA's CPU backend the kernel gradient of a transposed
+convolution (and the input gradient of a strided one) is an order of magnitude slower than a
+plain stride-1 convolution, so each layer also has a formulation made only of stride-1
+convolutions and reshapes, selected by `impl`:
+
+* `UpConv(impl="phase")`: sub-pixel / phase decomposition. Output pixel (2i + a, 2j + b) only
+  sees kernel taps of one parity, so the layer is one 2x2 stride-1 convolution producing
+  4 * c_out channels (one group per phase (a, b)), followed by a depth-to-space shuffle.
+* `DownConv(impl="space_to_depth")`: the padded input is reshaped 2x2 -> channels, after which
+  the stride-2 4x4 convolution is a stride-1 2x2 convolution.
+
+Both keep the parameter `kernel` in the native [4, 4, c_in, c_out] layout, so checkpoints do not
+depend on `impl` and the two forms can be compared on the same parameters (tests/test_layers.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+Initializer = Callable[..., Array]
+
+_DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
+
+# For the 2x up-sampling transposed conv (k=4, s=2, p=1): output row 2i + a receives input row
+# m through tap k = 2 (i - m) + a + 1. Phase a = 0 reads rows (i - 1, i) through taps (3, 1);
+# phase a = 1 reads rows (i, i + 1) through taps (2, 0).
+_PHASE_TAPS = ((3, 1), (2, 0))
+
+
+def dcgan_init(stddev: float = 0.02) -> Initializer:
+    """N(0, stddev) weights, as in Radford et al. 2015 and the reference implementations."""
+    return nn.initializers.normal(stddev)
+
+
+def _conv_valid(x: Array, kernel: Array) -> Array:
+    return jax.lax.conv_general_dilated(
+        x, kernel, window_strides=(1, 1), padding="VALID", dimension_numbers=_DIMENSION_NUMBERS
+    )
+
+
+def _patches(x: Array, kh: int, kw: int) -> Array:
+    """im2col: patches[n, i, j, (dh, dw, c)] = x[n, i + dh, j + dw, c]."""
+    ho, wo = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+    return jnp.concatenate(
+        [x[:, dh : dh + ho, dw : dw + wo] for dh in range(kh) for dw in range(kw)], axis=-1
+    )
+
+
+@jax.custom_vjp
+def conv_valid(x: Array, kernel: Array) -> Array:
+    """Stride-1 VALID convolution (NHWC, HWIO) whose kernel gradient is one matrix product.
+
+    Forward and input gradient are XLA's own convolutions. The kernel gradient
+    dK[(dh, dw, c), o] = sum_{n,i,j} x[n, i + dh, j + dw, c] dy[n, i, j, o] is computed as
+    im2col(x)^T @ dy, which XLA's CPU backend runs ~10x faster than the convolution it emits
+    for `lax.conv`'s kernel gradient. Same values up to float rounding; twice differentiable
+    (the backward rule is plain JAX), as WGAN-GP needs.
+    """
+    return _conv_valid(x, kernel)
+
+
+def _conv_valid_fwd(x, kernel):
+    return _conv_valid(x, kernel), (x, kernel)
+
+
+def _conv_valid_bwd(residuals, dy):
+    x, kernel = residuals
+    kh, kw, c_in, c_out = kernel.shape
+    _, vjp_x = jax.vjp(lambda x_: _conv_valid(x_, kernel), x)
+    (dx,) = vjp_x(dy)
+    dk = jnp.einsum("nhwc,nhwd->cd", _patches(x, kh, kw), dy).reshape(kernel.shape)
+    return dx, dk
+
+
+conv_valid.defvjp(_conv_valid_fwd, _conv_valid_bwd)
+
+
+def conv_gemm(x, kernel):
+    kh, kw, c_in, c_out = kernel.shape
+    return jnp.einsum("nhwc,cd->nhwd", _patches(x, kh, kw), kernel.reshape(kh * kw * c_in, c_out))
+
+import os
+if os.environ.get("GJ_CONV") == "gemm":
+    conv_valid = conv_gemm
+elif os.environ.get("GJ_CONV") == "lax":
+    conv_valid = _conv_valid
+
+
+def conv_transpose_4x4_s2(x: Array, kernel: Array) -> Array:
+    """PyTorch `conv_transpose2d(x, w, stride=2, padding=1)` for a 4x4 kernel, via lhs dilation.
+
+    y[2i + a] = sum_m sum_k x[m] w[k] over 2m - 1 + k = 2i + a. `kernel` is [4, 4, c_in, c_out].
+    """
+    return jax.lax.conv_general_dilated(
+        x,
+        kernel[::-1, ::-1],
+        window_strides=(1, 1),
+        padding=((2, 2), (2, 2)),
+        lhs_dilation=(2, 2),
+        dimension_numbers=_DIMENSION_NUMBERS,
+    )
+
+
+def phase_kernel(kernel: Array) -> Array:
+    """Maps a [4, 4, c_in, c_out] transposed-conv kernel to the [2, 2, c_in, 4 * c_out] kernel
+    of the phase decomposition; output channel group a * 2 + b holds phase (a, b)."""
+    rows = []
+    for taps_h in _PHASE_TAPS:
+        cols = []
+        for taps_w in _PHASE_TAPS:
+            sub = kernel[jnp.array(taps_h)][:, jnp.array(taps_w)]  # [2, 2, c_in, c_out]
+            cols.append(sub)
+        rows.append(cols)
+    # [2(a), 2(b), 2(dh), 2(dw), c_in, c_out] -> [dh, dw, c_in, a, b, c_out]
+    stacked = jnp.stack([jnp.stack(c) for c in rows])
+    c_in, c_out = kernel.shape[2], kernel.shape[3]
+    return stacked.transpose(2, 3, 4, 0, 1, 5).reshape(2, 2, c_in, 4 * c_out)
+
+
+def conv_transpose_4x4_s2_phase(x: Array, kernel: Array) -> Array:
+    """The same map as `conv_transpose_4x4_s2`, from one stride-1 2x2 convolution.
+
+    A 2x2 convolution with padding 1 gives, at position p, the window of input rows (p - 1, p):
+    phase a = 0 is read at p = i, phase a = 1 at p = i + 1. Each phase (a, b) is the crop
+    out[a:a + H, b:b + W] of its channel group; interleaving the phases gives [N, 2H, 2W, c_out].
+    """
+    n, h, w, _ = x.shape
+    c_out = kernel.shape[-1]
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    out = conv_valid(xp, phase_kernel(kernel))  # [N, H + 1, W + 1, 4 * c_out]
+    out = out.reshape(n, h + 1, w + 1, 2, 2, c_out)
+    phases = [[out[:, a : a + h, b : b + w, a, b] for b in range(2)] for a in range(2)]
+    # [a, b, N, H, W, C] -> [N, H, a, W, b, C] -> [N, 2H, 2W, C]
+    y = jnp.stack([jnp.stack(row) for row in phases])
+    return y.transpose(2, 3, 0, 4, 1, 5).reshape(n, 2 * h, 2 * w, c_out)
+
+
+def conv_4x4_s2(x: Array, kernel: Array) -> Array:
+    """PyTorch `conv2d(x, w, stride=2, padding=1)` for a 4x4 kernel (cross-correlation)."""
+    return jax.lax.conv_general_dilated(
+        x, kernel, window_strides=(2, 2), padding=((1, 1), (1, 1)),
+        dimension_numbers=_DIMENSION_NUMBERS,
+    )
+
+
+def conv_4x4_s2_space_to_depth(x: Array, kernel: Array) -> Array:
+    """The same map as `conv_4x4_s2`, from a space-to-depth reshape and a stride-1 2x2 conv.
+
+    With x_p the input padded by 1 and taps k = 2q + r: y[o] = sum_k x_p[2o + k] w[k] =
+    sum_{q, r} s2d(x_p)[o + q, r] w[2q + r], a valid 2x2 convolution over s2d(x_p).
+    Needs even H and W.
+    """
+    n, h, w, c = x.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"space_to_depth DownConv needs even height and width, got {h}x{w}.")
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    hp, wp = (h + 2) // 2, (w + 2) // 2
+    s2d = xp.reshape(n, hp, 2, wp, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, hp, wp, 4 * c)
+    c_out = kernel.shape[-1]
+    # kernel[2q + r, 2s + t, c, o] -> k2[q, s, (r, t, c), o]
+    k2 = kernel.reshape(2, 2, 2, 2, c, c_out).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * c, c_out)
+    return conv_valid(s2d, k2)
+
+
+class UpConv(nn.Module):
+    """2x up-sampling: PyTorch `ConvTranspose2d(c_in, features, 4, stride=2, padding=1)`.
+
+    Attributes:
+      features: output channels.
+      impl: "phase" (stride-1 sub-pixel form, fast on CPU) or "native" (lhs-dilated conv).
+      use_bias: add a bias (DCGAN layers followed by batch norm use none).
+    """
+
+    features: int
+    impl: str = "phase"
+    use_bias: bool = True
+    kernel_init: Initializer = dcgan_init()
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features))
+        kernel = kernel.astype(x.dtype)
+        if self.impl == "phase":
+            y = conv_transpose_4x4_s2_phase(x, kernel)
+        elif self.impl == "native":
+            y = conv_transpose_4x4_s2(x, kernel)
+        else:
+            raise ValueError(f"UpConv.impl must be 'phase' or 'native', got {self.impl!r}.")
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(x.dtype)
+        return y
+
+
+class DownConv(nn.Module):
+    """2x down-sampling: PyTorch `Conv2d(c_in, features, 4, stride=2, padding=1)`.
+
+    Attributes:
+      features: output channels.
+      impl: "space_to_depth" (stride-1 form, fast on CPU) or "native" (strided conv).
+      use_bias: add a bias.
+    """
+
+    features: int
+    impl: str = "space_to_depth"
+    use_bias: bool = True
+    kernel_init: Initializer = dcgan_init()
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features))
+        kernel = kernel.astype(x.dtype)
+        if self.impl == "space_to_depth":
+            y = conv_4x4_s2_space_to_depth(x, kernel)
+        elif self.impl == "native":
+            y = conv_4x4_s2(x, kernel)
+        else:
+            raise ValueError(
+                f"DownConv.impl must be 'space_to_depth' or 'native', got {self.impl!r}."
+            )
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(x.dtype)
+        return y
+
+
+def maybe_spectral_norm(layer: nn.Module, enabled: bool) -> Any:
+    """Wraps `layer` in `nn.SpectralNorm` (Miyato et al. 2018) when `enabled`.
+
+    Returns a callable `f(x, update_stats)`; the power-iteration vectors live in the
+    `batch_stats` collection, so they are updated only in training steps.
+    """
+    if enabled:
+        sn = nn.SpectralNorm(layer)
+        return lambda x, update_stats: sn(x, update_stats=update_stats)
+    return lambda x, update_stats: layer(x)

@@ -1,0 +1,39 @@
+"""Optimizers and learning-rate schedules from the config (optax)."""
+
+from __future__ import annotations
+
+import optax
+
+from ganjax import losses
+
+
+def learning_rate_schedule(lr: float, optim_config, num_steps: int) -> optax.Schedule | float:
+    """`constant`, or `linear_decay`: constant for `decay_start` x num_steps steps, then linear
+    to 0 at num_steps (the CycleGAN schedule)."""
+    name = optim_config.schedule
+    if name == "constant":
+        return lr
+    if name == "linear_decay":
+        start = int(optim_config.decay_start * num_steps)
+        return optax.join_schedules(
+            [optax.constant_schedule(lr), optax.linear_schedule(lr, 0.0, max(num_steps - start, 1))],
+            [start],
+        )
+    raise ValueError(f"Unknown config.optim.schedule {name!r}; use 'constant' or 'linear_decay'.")
+
+
+def make_optimizer(
+    optim_config, lr: float, num_steps: int, weight_clip: float = 0.0
+) -> optax.GradientTransformation:
+    """Adam(b1, b2) or RMSprop with the configured schedule; optional WGAN weight clipping."""
+    schedule = learning_rate_schedule(lr, optim_config, num_steps)
+    name = optim_config.optimizer
+    if name == "adam":
+        tx = optax.adam(schedule, b1=optim_config.b1, b2=optim_config.b2)
+    elif name == "rmsprop":
+        tx = optax.rmsprop(schedule)
+    else:
+        raise ValueError(f"Unknown config.optim.optimizer {name!r}; use 'adam' or 'rmsprop'.")
+    if weight_clip:
+        tx = optax.chain(tx, losses.weight_clipping(weight_clip))
+    return tx
