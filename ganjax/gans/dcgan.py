@@ -153,12 +153,9 @@ class DCGAN:
             if gc.gp_weight:
                 critic = lambda x: self._d(d, params, x, labels, k_drop, stats)[0]
                 gp = losses.gradient_penalty(critic, real_in, fake_in, k_gp)
-            aux = {
-                "d_adv_loss": adv,
-                "gradient_penalty": gp,
-                "d_real_score": real_scores.mean(),
-                "d_fake_score": fake_scores.mean(),
-            }
+            aux = {"d_real_score": real_scores.mean(), "d_fake_score": fake_scores.mean()}
+            if gc.gp_weight:
+                aux.update(d_adv_loss=adv, gradient_penalty=gp)
             return adv + gc.gp_weight * gp, (stats, aux)
 
         (loss, (stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
@@ -198,7 +195,8 @@ class DCGAN:
         for j in range(gc.g_steps):
             g, m = self._g_update(g, d, g_labels, jax.random.fold_in(key, 1000 + j), sigma)
             metrics = _accumulate(metrics, m, gc.g_steps)
-        metrics["instance_noise"] = sigma
+        if gc.instance_noise:
+            metrics["instance_noise"] = sigma
         return state.replace(step=state.step + 1, generator=g, discriminator=d), metrics
 
     # ---------------------------------------------------------------------------------------

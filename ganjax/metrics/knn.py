@@ -11,17 +11,18 @@ the size of R. The k winners' distances are then recomputed exactly in float64 (
 form loses precision for near-duplicates, the very case a memorisation check looks for).
 
 `neighbour_grid` lays out each sample followed by its k neighbours as a uint8 picture and
-`save_png` writes it.
+`ganjax.images.save_png` writes it.
 """
 
 from __future__ import annotations
 
-import os
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ganjax.images import save_png, to_uint8  # noqa: F401  (save_png re-exported)
 
 
 class Neighbours(NamedTuple):
@@ -99,8 +100,8 @@ def neighbour_grid(samples, reference, indices, padding: int = 2, gap: int = 6) 
     Returns:
         uint8 image [Q*(H+padding)+padding, (k+1)*(W+padding)+gap+padding, C].
     """
-    samples, indices = _to_uint8(samples), np.asarray(indices)
-    neighbours = _to_uint8(np.asarray(reference)[indices.reshape(-1)])
+    samples, indices = to_uint8(samples), np.asarray(indices)
+    neighbours = to_uint8(np.asarray(reference)[indices.reshape(-1)])
     q, h, w, c = samples.shape
     k = indices.shape[1]
     neighbours = neighbours.reshape(q, k, h, w, c)
@@ -114,23 +115,3 @@ def neighbour_grid(samples, reference, indices, padding: int = 2, gap: int = 6) 
             left = padding + (col + 1) * (w + padding) + gap
             grid[top:top + h, left:left + w] = neighbours[row, col]
     return grid
-
-
-def save_png(image, path: str | os.PathLike) -> None:
-    """Writes a uint8 image [H, W, 1 or 3] (or [H, W]) as PNG with pillow."""
-    from PIL import Image  # pylint: disable=import-outside-toplevel
-
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise ValueError(f"save_png needs a uint8 image, got {image.dtype}.")
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    Image.fromarray(image).save(path, format="PNG")
-
-
-def _to_uint8(images) -> np.ndarray:
-    """[-1, 1] floats -> uint8 (round((x + 1) * 127.5)); uint8 passes through."""
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        return images
-    return np.clip(np.round((images.astype(np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)

@@ -1,0 +1,134 @@
+"""The config schema: every key a ganjax run understands, with its default and meaning.
+
+Experiment files in `configs/` start from `base_config()` and change what they need; any key can
+be overridden on the command line (`--config.optim.g_lr=1e-4`). ml_collections rejects unknown
+keys and wrong types when the flag is parsed; `validate` checks values before anything runs.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key and the fix."""
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.name = "run"  # the default workdir is workdirs/<name>
+    c.job = "train"  # train | dataset_stats (see launch.py JOBS)
+    c.seed = 0  # all randomness (init, data order, noise) derives from it
+
+    c.gan = ml_collections.ConfigDict()
+    c.gan.name = "dcgan"  # algorithm in ganjax/gans/
+    c.gan.loss = "non_saturating"  # minimax | non_saturating | least_squares | wasserstein | hinge
+    c.gan.conditional = False  # feed class labels to G and D (cGAN, report 004)
+    c.gan.real_target = 1.0  # < 1: one-sided label smoothing (soft real labels)
+    c.gan.d_steps = 1  # D (critic) updates per train step, each on its own real batch
+    c.gan.g_steps = 1  # G updates per train step
+    c.gan.gp_weight = 0.0  # WGAN-GP gradient penalty weight (10 in Gulrajani et al.)
+    c.gan.weight_clip = 0.0  # WGAN weight clipping c (0.01 in Arjovsky et al.); 0 = off
+    c.gan.instance_noise = 0.0  # std of Gaussian noise on D inputs (report 000: 1/15, 1/20)
+    c.gan.instance_noise_anneal_steps = 0  # linear decay of that std to 0; 0 = constant
+
+    c.model = ml_collections.ConfigDict()
+    c.model.z_dim = 100
+    c.model.g_width = 64  # channels of G's last hidden layer (ngf)
+    c.model.d_width = 64  # channels of D's first layer (ndf)
+    c.model.d_depth = 0  # stride-2 convs in D; 0 = down to a 4..7 px map
+    c.model.g_batch_norm = True
+    c.model.d_batch_norm = True
+    c.model.d_dropout = 0.0
+    c.model.spectral_norm = False  # on every D layer (Miyato et al. 2018)
+    c.model.d_output = "linear"  # linear | sigmoid (report 003)
+    c.model.conv_impl = "fast"  # fast (stride-1 forms, same maps) | native
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.optimizer = "adam"  # adam | rmsprop
+    c.optim.g_lr = 2e-4
+    c.optim.d_lr = 2e-4
+    c.optim.b1 = 0.5
+    c.optim.b2 = 0.999
+    c.optim.schedule = "constant"  # constant | linear_decay
+    c.optim.decay_start = 0.5  # linear_decay: fraction of the steps before the decay starts
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "mnist_offline"  # mnist_offline | mnist | celeb_a
+    c.data.split = "train"
+    c.data.data_dir = ""  # tfds data dir; "" = tfds default (~/tensorflow_datasets)
+    c.data.download = False  # let tfds download a dataset that is not prepared
+    c.data.image_size = 0  # resize to this square size; 0 = keep the source size
+    c.data.channels = 0  # 1 or 3 to convert; 0 = keep
+    c.data.center_crop = 0  # centre crop to this square size before resizing; 0 = none
+    c.data.batch_size = 64  # global batch (all devices, all processes)
+    c.data.shuffle_buffer = 10_000
+    c.data.cache = True  # cache decoded uint8 images in memory
+
+    c.train = ml_collections.ConfigDict()
+    c.train.num_steps = 1000
+    c.train.log_every = 50  # scalars to console, TensorBoard and metrics.jsonl
+    c.train.sample_every = 500  # sample grid PNG + TensorBoard image (and at the end)
+    c.train.checkpoint_every = 500  # orbax checkpoint (and at the end, and on SIGTERM/SIGINT)
+    c.train.keep_checkpoints = 3
+    c.train.sample_cols = 8  # grid columns (rows: one per class, or sample_cols)
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.label_accuracy = False  # score samples with a classifier fit on the real data
+    c.eval.num_samples = 1000
+    c.eval.every = 0  # also every N steps; 0 = only at the end
+
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.num_devices = 0  # 0 = all visible devices
+    c.distributed = False  # jax.distributed.initialize() (or GANJAX_DISTRIBUTED=1)
+    return c
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Value checks that types alone cannot express. Raises ConfigError."""
+
+    def need(cond: bool, message: str) -> None:
+        if not cond:
+            raise ConfigError(message)
+
+    t = config.train
+    need(t.num_steps > 0, f"config.train.num_steps must be > 0, got {t.num_steps}.")
+    for key in ("log_every", "sample_every", "checkpoint_every"):
+        need(t[key] > 0, f"config.train.{key} must be > 0, got {t[key]}.")
+    need(t.keep_checkpoints >= 1, "config.train.keep_checkpoints must be >= 1.")
+    need(config.data.batch_size > 0, "config.data.batch_size must be > 0.")
+    need(config.data.channels in (0, 1, 3), "config.data.channels must be 0, 1 or 3.")
+    need(config.optim.g_lr > 0 and config.optim.d_lr > 0, "learning rates must be > 0.")
+    need(
+        0.0 < config.gan.real_target <= 1.0,
+        f"config.gan.real_target must be in (0, 1], got {config.gan.real_target}.",
+    )
+    need(config.gan.gp_weight >= 0 and config.gan.weight_clip >= 0, "gp_weight and weight_clip must be >= 0.")
+    need(config.gan.instance_noise >= 0, "config.gan.instance_noise must be >= 0.")
+    need(0.0 <= config.model.d_dropout < 1.0, "config.model.d_dropout must be in [0, 1).")
+    need(config.model.d_output in ("linear", "sigmoid"), "config.model.d_output must be 'linear' or 'sigmoid'.")
+
+
+def apply_variant(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
+    """Applies a named variant given as `--config=configs/X.py:VARIANT`.
+
+    `tiny`: seconds on a CPU (small networks and batches, a handful of steps) for tests and
+    smoke runs; its workdir name gets a `_tiny` suffix.
+    """
+    if not arg:
+        return c
+    if arg != "tiny":
+        raise ConfigError(f"unknown config variant {arg!r}; the configs know 'tiny'.")
+    c.name += "_tiny"
+    c.model.z_dim = 8
+    c.model.g_width = 8
+    c.model.d_width = 8
+    c.data.batch_size = 16
+    c.data.shuffle_buffer = 256
+    c.train.num_steps = 6
+    c.train.log_every = 2
+    c.train.sample_every = 3
+    c.train.checkpoint_every = 3
+    c.train.sample_cols = 4
+    c.eval.num_samples = 100
+    return c

@@ -1,0 +1,99 @@
+"""The one entry point of ganjax.
+
+    python launch.py --config=configs/cgan_mnist.py [--workdir=DIR] [--config.a.b=value ...]
+
+`--config` names an experiment file (`configs/*.py`, `get_config()`; `FILE:arg` passes `arg`,
+e.g. `configs/cgan_mnist.py:tiny`). Any key can be overridden with `--config.key=value`;
+unknown keys, wrong types and bad values are a one-line error before anything runs. The
+workdir defaults to `workdirs/<config.name>`; re-running the same command resumes there.
+`config.job` picks what runs (training by default).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default: workdirs/<config.name>).")
+
+# config.job -> "module:function(config, workdir)".
+JOBS = {
+    "train": "ganjax.train:train_and_evaluate",
+    "dataset_stats": "ganjax.data.stats:run",
+}
+
+# Errors a user can cause: printed as one line, exit status 2.
+USER_ERRORS = (
+    "ganjax.config:ConfigError",
+    "ganjax.data.pipeline:DatasetError",
+    "ganjax.checkpoint:CheckpointError",
+    "ganjax.train:TrainingError",
+)
+
+
+def _resolve(spec: str):
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _fail(message: str) -> None:
+    print(f"ganjax: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _quiet_library_logs() -> None:
+    """Keeps INFO lines from ganjax and clu's writers; libraries log only warnings and up."""
+    import logging as pylogging
+
+    keep = ("/ganjax/", "/clu/", "launch.py")
+
+    class Quiet(pylogging.Filter):
+        def filter(self, record):
+            return record.levelno >= pylogging.WARNING or any(k in record.pathname for k in keep)
+
+    logging.get_absl_handler().addFilter(Quiet())
+
+
+def main(argv):
+    if len(argv) > 1:
+        _fail(f"unexpected arguments {argv[1:]}; use --config.key=value for overrides.")
+    _quiet_library_logs()
+    config = _CONFIG.value
+    if config is None:
+        _fail("--config is required, e.g. --config=configs/cgan_mnist.py")
+    # Multi-host initialisation must precede every other JAX call.
+    from ganjax import config as config_lib, sharding
+
+    sharding.initialize_distributed(config.get("distributed") or None)
+    if config.job not in JOBS:
+        _fail(f"unknown config.job {config.job!r}; choose one of {sorted(JOBS)}.")
+    workdir = _WORKDIR.value or os.path.join("workdirs", config.name)
+    user_errors = tuple(_resolve(e) for e in USER_ERRORS)
+    try:
+        config_lib.validate(config)
+        # TensorFlow (tf.data) must not take the accelerators from JAX.
+        import tensorflow as tf
+
+        tf.config.set_visible_devices([], "GPU")
+        _resolve(JOBS[config.job])(config, workdir)
+    except user_errors as e:
+        _fail(str(e))
+
+
+def run() -> None:
+    # absl reports flag errors (unknown key, wrong type, missing file) as "FATAL Flags parsing
+    # error: ..." plus a usage hint; make that the same one-line error as the others.
+    try:
+        argv = flags.FLAGS(sys.argv)
+    except flags.Error as e:
+        _fail(str(e).splitlines()[0])
+    app.run(main, argv=argv, flags_parser=lambda a: a)
+
+
+if __name__ == "__main__":
+    run()
