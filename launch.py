@@ -42,6 +42,10 @@ def _resolve(spec: str):
 
 
 def _fail(message: str) -> None:
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    if any(line.startswith("Traceback") for line in lines):  # keep the cause, drop the frames
+        lines = [lines[0].split("Traceback")[0], lines[-1]]
+    message = " ".join(lines)
     print(f"ganjax: error: {message}", file=sys.stderr)
     sys.exit(2)
 
@@ -59,13 +63,10 @@ def _quiet_library_logs() -> None:
     logging.get_absl_handler().addFilter(Quiet())
 
 
-def main(argv):
+def main(argv, config):
     if len(argv) > 1:
         _fail(f"unexpected arguments {argv[1:]}; use --config.key=value for overrides.")
     _quiet_library_logs()
-    config = _CONFIG.value
-    if config is None:
-        _fail("--config is required, e.g. --config=configs/cgan_mnist.py")
     # Multi-host initialisation must precede every other JAX call.
     from ganjax import config as config_lib, sharding
 
@@ -86,13 +87,24 @@ def main(argv):
 
 
 def run() -> None:
-    # absl reports flag errors (unknown key, wrong type, missing file) as "FATAL Flags parsing
-    # error: ..." plus a usage hint; make that the same one-line error as the others.
+    # absl and config_flags report flag errors (unknown key, wrong type, missing file) as
+    # tracebacks or "FATAL Flags parsing error"; turn each into the same one-line error.
     try:
         argv = flags.FLAGS(sys.argv)
-    except flags.Error as e:
-        _fail(str(e).splitlines()[0])
-    app.run(main, argv=argv, flags_parser=lambda a: a)
+        config = _CONFIG.value
+        if config is not None:
+            config.get("name")  # config_flags loads the file and applies overrides lazily
+    except (flags.Error, OSError) as e:
+        _fail(str(e))
+    except (AttributeError, KeyError) as e:  # an override of a key that does not exist
+        key = str(e.args[0] if e.args else e).strip("'\"")
+        _fail(f"unknown config key {key!r} in a --config.* override; the keys, their types and "
+              "defaults are listed in ganjax/config.py.")
+    except (TypeError, ValueError) as e:  # a value of the wrong type, or a bad variant
+        _fail(f"bad --config: {e}")
+    if config is None:
+        _fail("--config is required, e.g. --config=configs/cgan_mnist.py")
+    app.run(lambda a: main(a, config), argv=argv, flags_parser=lambda a: a)
 
 
 if __name__ == "__main__":

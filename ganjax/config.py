@@ -54,16 +54,28 @@ def base_config() -> ml_collections.ConfigDict:
     c.optim.decay_start = 0.5  # linear_decay: fraction of the steps before the decay starts
 
     c.data = ml_collections.ConfigDict()
-    c.data.name = "mnist_offline"  # mnist_offline | mnist | celeb_a
+    c.data.name = "mnist_offline"  # mnist_offline | mnist | fer2013 | celeb_a | image_folder (docs/datasets.md)
     c.data.split = "train"
     c.data.data_dir = ""  # tfds data dir; "" = tfds default (~/tensorflow_datasets)
     c.data.download = False  # let tfds download a dataset that is not prepared
     c.data.image_size = 0  # resize to this square size; 0 = keep the source size
     c.data.channels = 0  # 1 or 3 to convert; 0 = keep
-    c.data.center_crop = 0  # centre crop to this square size before resizing; 0 = none
+    c.data.center_crop = 0  # centre crop to this square size before resizing; 0 = none (non-square: largest centred square)
     c.data.batch_size = 64  # global batch (all devices, all processes)
     c.data.shuffle_buffer = 10_000
     c.data.cache = True  # cache decoded uint8 images in memory
+    c.data.manual_dir = ""  # tfds manual_dir (fer2013.csv, CelebA files); "" = <data_dir>/downloads/manual
+    c.data.skip_bad_rows = False  # fer2013: skip malformed CSV rows / unreadable images (count reported) instead of failing
+    c.data.folder = ""  # image_folder: root holding <split>/<class>/*.png|jpg
+    c.data.label_attribute = ""  # celeb_a: use this attribute (e.g. "Smiling") as a 2-class label (not_X, X)
+    c.data.classes = ""  # keep/relabel classes in this order, e.g. "Neutral,Happy" (names or indices; "a+b" merges); "" = all
+    c.data.balance = False  # class-balanced sampling: every class equally likely at each position
+    c.data.flip = False  # augmentation: random horizontal flip
+    c.data.jitter = 0  # augmentation: resize up by this many pixels, random crop back; 0 = off
+    c.data.rotate = 0.0  # augmentation: random rotation within +- this many degrees; 0 = off
+    c.data.domain_a = ""  # two-domain (CycleGAN) data: "[dataset:]classes" of domain A, e.g. "Neutral"
+    c.data.domain_b = ""  # ... of domain B, e.g. "Happy", or "image_folder:" (all of another dataset)
+    c.data.preview = 64  # dataset_stats: images per class in each preview grid PNG
 
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 1000
@@ -107,6 +119,25 @@ def validate(config: ml_collections.ConfigDict) -> None:
     need(config.gan.instance_noise >= 0, "config.gan.instance_noise must be >= 0.")
     need(0.0 <= config.model.d_dropout < 1.0, "config.model.d_dropout must be in [0, 1).")
     need(config.model.d_output in ("linear", "sigmoid"), "config.model.d_output must be 'linear' or 'sigmoid'.")
+    d = config.data
+    need(d.name != "image_folder" or bool(d.folder), "config.data.name=image_folder needs --config.data.folder=/path/to/root (root/<split>/<class>/*.png).")
+    need(d.jitter >= 0, f"config.data.jitter must be >= 0 pixels, got {d.jitter}.")
+    need(0.0 <= d.rotate <= 180.0, f"config.data.rotate must be in [0, 180] degrees, got {d.rotate}.")
+    need(d.image_size >= 0 and d.center_crop >= 0, "config.data.image_size and center_crop must be >= 0.")
+    need(d.preview >= 1, f"config.data.preview must be >= 1, got {d.preview}.")
+    need(d.shuffle_buffer >= 1, f"config.data.shuffle_buffer must be >= 1, got {d.shuffle_buffer}.")
+    need(
+        bool(d.domain_a.strip()) == bool(d.domain_b.strip()),
+        "set both config.data.domain_a and config.data.domain_b (two-domain data) or neither.",
+    )
+    need(
+        not d.balance or d.name != "celeb_a" or bool(d.label_attribute),
+        "config.data.balance on celeb_a needs classes: set --config.data.label_attribute (e.g. Smiling).",
+    )
+    need(
+        not d.label_attribute or d.name == "celeb_a" or "celeb_a:" in d.domain_a + d.domain_b,
+        "config.data.label_attribute applies to celeb_a only (data.name or a 'celeb_a:' domain).",
+    )
 
 
 def apply_variant(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:

@@ -201,15 +201,15 @@ def write_samples(writer, workdir: str, step: int, grid: np.ndarray) -> str:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANState:
     """Trains `config.gan.name` on `config.data` in `workdir`, resuming if it holds a checkpoint."""
     workdir = os.path.abspath(workdir)
-    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     mesh = sharding.make_mesh(config.mesh.num_devices)
+    # The dataset's shape and classes decide the model, so the data comes first; both are
+    # checked before anything is written to the workdir.
+    info = pipeline.load_split(config.data)[1]
+    gan = gans.create(config, info)
+    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints)
     start_checkpoint = checkpointer.latest_step()
     record_config(config, workdir, has_checkpoint=start_checkpoint is not None)
-
-    # The dataset's shape and classes decide the model, so the data comes first.
-    info = pipeline.load_split(config.data)[1]
-    gan = gans.create(config, info)
     state = sharding.replicate(gan.init_state(jax.random.PRNGKey(config.seed)), mesh)
     state = checkpointer.restore(state)
     start_step = int(state.step)

