@@ -128,3 +128,15 @@ def test_manual_files_prepare_without_download(tmp_path, mocked):
     c = celeb_config(download=False, manual_dir=str(manual), image_size=32)
     _, info = pipeline.load_split(c.data)  # mock: prepare is a no-op, reading gives the fakes
     assert info.image_shape == (32, 32, 3)
+
+
+def test_stats_lists_attribute_positives(mocked, tmp_path, capsys):
+    from ganjax.data import stats
+
+    c = celeb_config(image_size=32, preview=5)
+    result = stats.run(c, str(tmp_path))
+    train = result["splits"]["train"]
+    assert train["examples"] == N and train["Smiling"] == 4 and train["Male"] == 4 and train["Young"] == 0
+    out = capsys.readouterr().out
+    assert next(line for line in out.splitlines() if line.startswith("Smiling")).split()[1] == "4"
+    assert len(result["previews"]) == 1  # no classes: one grid

@@ -229,11 +229,23 @@ def augment(image: tf.Tensor, index: tf.Tensor, data_config, seed: int) -> tf.Te
 
 @dataclasses.dataclass(frozen=True)
 class Split:
-    """One split of one dataset, classes applied: preprocessed uint8 examples of this process."""
+    """One split of one dataset, classes applied, for this process (or all processes)."""
 
-    ds: tf.data.Dataset  # {'image': uint8 [H, W, C], 'label': int32[, 'attributes']}, file order
+    encoded: tf.data.Dataset  # classes applied, images still encoded, file order
+    prepare: Any  # encoded example -> preprocessed example (decode, crop, resize, channels)
     info: DataInfo
     local_counts: np.ndarray | None  # examples per class in this process's share (None: not counted)
+
+    @property
+    def ds(self) -> tf.data.Dataset:
+        """{'image': uint8 [H, W, C], 'label': int32[, 'attributes']} in file order."""
+        return self.encoded.map(self.prepare, num_parallel_calls=AUTOTUNE)
+
+    def class_ds(self, c: int) -> tf.data.Dataset:
+        """The examples of class c only (filtered before decoding)."""
+        return self.encoded.filter(lambda ex: ex["label"] == c).map(
+            self.prepare, num_parallel_calls=AUTOTUNE
+        )
 
 
 def open_split(
@@ -302,7 +314,6 @@ def open_split(
     def prepare(ex):
         return preprocess(dict(ex, image=decode(ex["image"])), data_config, source_shape)
 
-    ds = ds.map(prepare, num_parallel_calls=AUTOTUNE)
     info = dataclasses.replace(
         src.info,
         image_shape=output_shape(data_config, source_shape),
@@ -311,7 +322,7 @@ def open_split(
         num_train_examples=num_examples,
         class_counts=tuple(int(c) for c in global_counts) if global_counts is not None and names else (),
     )
-    return Split(ds, info, local_counts)
+    return Split(ds, prepare, info, local_counts)
 
 
 def load_split(data_config, split: str | None = None) -> tuple[tf.data.Dataset, DataInfo]:
@@ -415,7 +426,7 @@ def class_choices(seed: int, num_classes: int, start: int, stop: int) -> np.ndar
 
 
 def balanced_stream(
-    ds: tf.data.Dataset,
+    class_datasets: Sequence[tf.data.Dataset],
     class_counts: Sequence[int],
     *,
     seed: int,
@@ -424,7 +435,8 @@ def balanced_stream(
 ) -> tf.data.Dataset:
     """An endless class-balanced stream: each position draws its class uniformly at random.
 
-    Every class is its own `deterministic_stream` (epochs of that class, reshuffled per epoch);
+    `class_datasets[c]` holds the `class_counts[c]` examples of class c. Every class is its own
+    `deterministic_stream` (epochs of that class, reshuffled per epoch);
     position i takes the next example of class `choice(seed, i)`, a stateless draw. Skipping
     counts how many of the first `skip` draws went to each class and skips that many in each
     class stream, so a resumed run continues exactly where the uninterrupted one was.
@@ -442,7 +454,7 @@ def balanced_stream(
         drawn += np.bincount(_choice_block(seed, k, full_blocks).numpy()[:rest], minlength=k)
     streams = [
         deterministic_stream(
-            ds.filter(lambda ex, c=c: ex["label"] == c),
+            class_datasets[c],
             seed=_derive_seed(seed, c),
             shuffle_buffer=shuffle_buffer,
             skip=int(drawn[c]),
@@ -475,17 +487,21 @@ def example_stream(
     `seed` drives balancing and augmentation; `stream_seed` (default `seed`) the epoch shuffles.
     """
     s = open_split(data_config, split, name=name, classes=classes, what=what)
-    ds = s.ds
-    if data_config.get("cache", True):
-        ds = ds.cache()
+    cache = data_config.get("cache", True)
     epoch_size = int(s.local_counts.sum()) if s.local_counts is not None else None
     stream_seed = seed if stream_seed is None else stream_seed
     if data_config.get("balance") and s.info.num_classes > 1:
+        # One (cached) dataset per class, filtered before decoding: a rare class costs no scan
+        # of the others once cached.
+        per_class = [s.class_ds(c) for c in range(s.info.num_classes)]
+        if cache:
+            per_class = [d.cache() for d in per_class]
         stream = balanced_stream(
-            ds, s.local_counts, seed=_derive_seed(stream_seed, 0xBA1),
+            per_class, s.local_counts, seed=_derive_seed(stream_seed, 0xBA1),
             shuffle_buffer=data_config.shuffle_buffer, skip=skip,
         )
     else:
+        ds = s.ds.cache() if cache else s.ds
         stream = deterministic_stream(
             ds, seed=stream_seed, shuffle_buffer=data_config.shuffle_buffer, skip=skip,
             epoch_size=epoch_size,
