@@ -37,7 +37,10 @@ from ganjax.data import pipeline
 from ganjax.train_state import GANState
 
 # Keys that may change between a run and its resumption without invalidating checkpoints.
-RESUMABLE_KEYS = ("train.", "eval.", "mesh.", "distributed", "data.data_dir", "data.download")
+RESUMABLE_KEYS = (
+    "train.", "eval.", "mesh.", "distributed",
+    "data.data_dir", "data.download", "data.manual_dir", "data.preview", "data.folder",
+)
 
 
 class TrainingError(RuntimeError):

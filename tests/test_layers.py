@@ -53,7 +53,7 @@ def test_down_conv_forms_match_pytorch_semantics(shape):
     x = jax.random.normal(kx, shape)
     w = jax.random.normal(kw, (4, 4, shape[-1], 7))
     expected = numpy_conv(np.asarray(x, np.float64), np.asarray(w, np.float64))
-    for fn in (layers.conv_4x4_s2, layers.conv_4x4_s2_space_to_depth):
+    for fn in (layers.conv_4x4_s2, layers.conv_4x4_s2_fast):
         np.testing.assert_allclose(fn(x, w), expected, atol=1e-4)
 
 
@@ -98,7 +98,7 @@ def test_fast_and_native_models_are_the_same_function(image_size, channels):
     np.testing.assert_allclose(out_fast, out_native, atol=1e-5)
 
     d_kw = dict(width=8, num_classes=3, batch_norm=False)
-    d_fast = Discriminator(conv_impl="space_to_depth", **d_kw)
+    d_fast = Discriminator(conv_impl="fast", **d_kw)
     d_native = Discriminator(conv_impl="native", **d_kw)
     d_vars = d_fast.init(jax.random.PRNGKey(5), out_fast, labels, train=False)
 

@@ -14,7 +14,8 @@ Chosen by config (MISSION rows 003 and 004):
 * `model.*`: every architecture knob of report 003 (see `models/dcgan.py`).
 
 One train step: for each of d_steps real batches, draw z, make G(z) and update D on
-L_D(D(x), D(G(z))) [+ gp_weight * GP]; then g_steps times update G on L_G(D(G(z))).
+L_D(D(x), D(G(z))) [+ gp_weight * GP]; then g_steps times update G on L_G(D(G(z))), the first
+time on the last D update's G(z) (as PyTorch's DCGAN does), later ones on new z.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ganjax.models.dcgan import Discriminator, Generator
 from ganjax.train_state import GANState, NetState, init_step_and_rng
 
 # conv_impl "fast" picks the stride-1 forms (see models/layers.py), "native" the textbook ones.
-_CONV_IMPLS = {"fast": ("phase", "space_to_depth"), "native": ("native", "native")}
+_CONV_IMPLS = {"fast": ("phase", "fast"), "native": ("native", "native")}
 
 
 def instance_noise_std(step: jax.Array, sigma0: float, anneal_steps: int) -> jax.Array:
@@ -133,12 +134,17 @@ class DCGAN:
     def _noisy(self, images, key, sigma):
         return images + sigma * jax.random.normal(key, images.shape, images.dtype)
 
-    def _d_update(self, state: GANState, g: NetState, d: NetState, real, labels, key, sigma):
+    def _generate_train(self, g: NetState, params, z, labels):
+        """G(z) in training mode; returns (images, new batch_stats)."""
+        variables = {"params": params}
+        if g.batch_stats:
+            variables["batch_stats"] = g.batch_stats
+        fake, updates = g.apply_fn(variables, z, labels, train=True, mutable=["batch_stats"])
+        return fake, updates.get("batch_stats", g.batch_stats)
+
+    def _d_update(self, d: NetState, real, fake, labels, key, sigma):
         gc = self.config.gan
-        k_z, k_gen, k_real, k_fake, k_drop, k_gp = jax.random.split(key, 6)
-        fake, _ = g.apply_fn(
-            g.variables, self._z(k_z, real.shape[0]), labels, train=True, mutable=["batch_stats"]
-        )
+        k_real, k_fake, k_drop, k_gp = jax.random.split(key, 4)
         fake = jax.lax.stop_gradient(fake)
         real_in, fake_in = self._noisy(real, k_real, sigma), self._noisy(fake, k_fake, sigma)
 
@@ -161,40 +167,55 @@ class DCGAN:
         (loss, (stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
         return d.apply_gradients(grads, batch_stats=stats), dict(aux, d_loss=loss)
 
-    def _g_update(self, g: NetState, d: NetState, labels, key, sigma):
-        k_z, k_noise, k_drop = jax.random.split(key, 3)
-        z = self._z(k_z, labels.shape[0])
-
-        def loss_fn(params):
-            fake, updates = g.apply_fn(
-                {"params": params, **({"batch_stats": g.batch_stats} if g.batch_stats else {})},
-                z,
-                labels,
-                train=True,
-                mutable=["batch_stats"],
-            )
-            scores, _ = self._d(d, d.params, self._noisy(fake, k_noise, sigma), labels, k_drop)
-            return self.adversarial.generator(scores), updates.get("batch_stats", g.batch_stats)
-
-        (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
-        return g.apply_gradients(grads, batch_stats=stats), {"g_loss": loss}
+    def _g_loss_of_images(self, d: NetState, fake, labels, key, sigma):
+        """L_G(D(G(z) + noise)) as a function of the generated images."""
+        k_noise, k_drop = jax.random.split(key)
+        scores, _ = self._d(d, d.params, self._noisy(fake, k_noise, sigma), labels, k_drop)
+        return self.adversarial.generator(scores)
 
     def train_step(self, state: GANState, batch: dict) -> tuple[GANState, dict]:
-        """batch['image']: [d_steps, B, H, W, C] in [-1, 1]; batch['label']: [d_steps, B]."""
+        """batch['image']: [d_steps, B, H, W, C] in [-1, 1]; batch['label']: [d_steps, B].
+
+        The last D update's fakes are kept with their pullback (`jax.vjp`) and reused by the
+        first G update, as PyTorch's DCGAN does: one G forward pass fewer per step. Further G
+        updates (g_steps > 1) draw new z.
+        """
         gc = self.config.gan
         key = state.step_key()
         sigma = instance_noise_std(state.step, gc.instance_noise, gc.instance_noise_anneal_steps)
         images = batch["image"]
         labels = batch["label"] if self.num_classes else jnp.zeros(images.shape[:2], jnp.int32)
+        batch_size = images.shape[1]
         g, d = state.generator, state.discriminator
         metrics = {}
         for i in range(gc.d_steps):
-            d, m = self._d_update(state, g, d, images[i], labels[i], jax.random.fold_in(key, i), sigma)
+            k_z, k_d = jax.random.split(jax.random.fold_in(key, i))
+            z = self._z(k_z, batch_size)
+            generate = lambda params: self._generate_train(g, params, z, labels[i])
+            if i == gc.d_steps - 1:
+                fake, pullback, g_stats = jax.vjp(generate, g.params, has_aux=True)
+            else:
+                fake, _ = generate(g.params)
+            d, m = self._d_update(d, images[i], fake, labels[i], k_d, sigma)
             metrics = _accumulate(metrics, m, gc.d_steps)
         g_labels = labels[-1]  # G learns the classes in the proportions the data has them
         for j in range(gc.g_steps):
-            g, m = self._g_update(g, d, g_labels, jax.random.fold_in(key, 1000 + j), sigma)
-            metrics = _accumulate(metrics, m, gc.g_steps)
+            k_z, k_g = jax.random.split(jax.random.fold_in(key, 1000 + j))
+            if j == 0:
+                loss, d_fake = jax.value_and_grad(self._g_loss_of_images, argnums=1)(
+                    d, fake, g_labels, k_g, sigma
+                )
+                (grads,) = pullback(d_fake)
+            else:
+                z = self._z(k_z, batch_size)
+
+                def loss_fn(params):
+                    fake, stats = self._generate_train(g, params, z, g_labels)
+                    return self._g_loss_of_images(d, fake, g_labels, k_g, sigma), stats
+
+                (loss, g_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
+            g = g.apply_gradients(grads, batch_stats=g_stats)
+            metrics = _accumulate(metrics, {"g_loss": loss}, gc.g_steps)
         if gc.instance_noise:
             metrics["instance_noise"] = sigma
         return state.replace(step=state.step + 1, generator=g, discriminator=d), metrics

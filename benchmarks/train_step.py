@@ -1,0 +1,95 @@
+"""Images/s of the jit-compiled train step, per config, on synthetic batches.
+
+    python benchmarks/train_step.py                 # DCGAN-64 (+ PyTorch reference) and MNIST configs
+    python benchmarks/train_step.py --only dcgan64 --steps 20
+
+DCGAN-64 is the classic Radford architecture (batch 64, 64x64 RGB, ngf = ndf = 64), measured in
+both conv formulations ("fast": stride-1 phase / space-to-depth forms; "native": lhs-dilated
+and strided convolutions; the same function, see tests/test_layers.py) and side by side with
+the PyTorch tutorial's step (benchmarks/torch_dcgan.py) when torch is installed.
+One step = d_steps D updates + g_steps G updates; images/s counts the real images consumed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from ganjax import gans  # noqa: E402
+from ganjax.config import base_config  # noqa: E402
+from ganjax.data.pipeline import DataInfo  # noqa: E402
+
+MNIST = DataInfo("mnist_offline", (28, 28, 1), 10, tuple(map(str, range(10))), 4500)
+
+
+def load_config(name: str):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(HERE, "..", "configs", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+def dcgan64(conv_impl: str):
+    c = base_config()
+    c.model.conv_impl = conv_impl
+    c.data.batch_size = 64
+    return c, DataInfo("synthetic", (64, 64, 3), 0, (), 10_000)
+
+
+def images_per_second(config, info, steps: int, warmup: int = 2) -> float:
+    gan = gans.create(config, info)
+    state = gan.init_state(jax.random.PRNGKey(0))
+    b = config.data.batch_size
+    batch = {
+        "image": jax.random.uniform(jax.random.PRNGKey(1), (gan.n_micro, b, *info.image_shape), minval=-1, maxval=1),
+        "label": jnp.zeros((gan.n_micro, b), jnp.int32) + jnp.arange(b) % max(info.num_classes, 1),
+    }
+    step = jax.jit(gan.train_step, donate_argnums=0)
+    for _ in range(warmup):
+        state, metrics = step(state, batch)
+    jax.block_until_ready(metrics)
+    start = time.perf_counter()
+    for _ in range(steps):
+        state, metrics = step(state, batch)
+    jax.block_until_ready(metrics)
+    return steps * b * gan.n_micro / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--only", choices=["dcgan64", "mnist"], default=None)
+    args = parser.parse_args()
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({os.cpu_count()} cores)")
+    if args.only in (None, "dcgan64"):
+        fast = images_per_second(*dcgan64("fast"), args.steps)
+        native = images_per_second(*dcgan64("native"), max(args.steps // 3, 2))
+        print(f"dcgan64  batch 64  conv_impl=fast    {fast:8.1f} images/s")
+        print(f"dcgan64  batch 64  conv_impl=native  {native:8.1f} images/s")
+        try:
+            sys.path.insert(0, HERE)
+            import torch_dcgan
+
+            ref = torch_dcgan.measure(steps=args.steps)
+            print(f"dcgan64  batch 64  PyTorch reference {ref:8.1f} images/s")
+            print(f"ratio fast / PyTorch = {fast / ref:.2f}; native / PyTorch = {native / ref:.2f}")
+        except ImportError:
+            print("(PyTorch not installed: pip install torch==2.13.0 for the reference)")
+    if args.only in (None, "mnist"):
+        for name in ("cgan_mnist", "dcgan_mnist", "wgangp_mnist"):
+            config = load_config(name)
+            rate = images_per_second(config, MNIST, args.steps)
+            print(f"{name:12s} batch {config.data.batch_size}  {rate:8.1f} images/s")
+
+
+if __name__ == "__main__":
+    main()
