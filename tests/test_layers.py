@@ -90,7 +90,7 @@ def test_fast_and_native_models_are_the_same_function(image_size, channels):
     z = jax.random.normal(jax.random.PRNGKey(3), (4, 16))
     labels = jnp.arange(4) % 3
     kw = dict(image_size=image_size, channels=channels, width=8, num_classes=3)
-    g_fast, g_native = Generator(conv_impl="phase", **kw), Generator(conv_impl="native", **kw)
+    g_fast, g_native = Generator(conv_impl="fast", **kw), Generator(conv_impl="native", **kw)
     variables = g_fast.init(jax.random.PRNGKey(4), z, labels, train=False)
     out_fast = g_fast.apply(variables, z, labels, train=False)
     out_native = g_native.apply(variables, z, labels, train=False)

@@ -64,7 +64,7 @@ class Generator(nn.Module):
       width: channels of the last hidden layer (ngf); the base layer has width * 2**(n-1).
       num_classes: 0 for an unconditional generator.
       batch_norm: batch norm after every hidden layer.
-      conv_impl: "phase" or "native" (see `layers.UpConv`); identical maps.
+      conv_impl: "fast" or "native" (see `layers.UpConv`); identical maps.
     """
 
     image_size: int = 64
@@ -72,7 +72,7 @@ class Generator(nn.Module):
     width: int = 64
     num_classes: int = 0
     batch_norm: bool = True
-    conv_impl: str = "phase"
+    conv_impl: str = "fast"
 
     @nn.compact
     def __call__(self, z: Array, labels: Array | None = None, train: bool = True) -> Array:

@@ -3,11 +3,11 @@
 The classic DCGAN (Radford et al. 2015) up-samples with a transposed convolution of kernel 4,
 stride 2, padding 1 (PyTorch's `ConvTranspose2d(c_in, c_out, 4, 2, 1)`) and down-samples with
 `Conv2d(c_in, c_out, 4, 2, 1)`. On XLA's CPU backend the kernel gradient of a transposed
-convolution (and the input gradient of a strided one) is an order of magnitude slower than a
-plain stride-1 convolution, so each layer also has a formulation made only of stride-1
-convolutions and reshapes, selected by `impl`:
+convolution (and the input gradient of a strided one) is several times slower than a plain
+stride-1 convolution, so each layer also has an exactly equivalent form, selected by `impl`,
+whose slow parts are stride-1 convolutions and matrix products:
 
-* `UpConv(impl="phase")`: sub-pixel / phase decomposition. Output pixel (2i + a, 2j + b) only
+* `UpConv(impl="fast")`: sub-pixel / phase decomposition. Output pixel (2i + a, 2j + b) only
   sees kernel taps of one parity, so the layer is one 2x2 stride-1 convolution producing
   4 * c_out channels (one group per phase (a, b)), followed by a depth-to-space shuffle.
 * `DownConv(impl="fast")`: the forward pass is XLA's strided convolution, but its input
@@ -19,7 +19,7 @@ depend on `impl` and the two forms can be compared on the same parameters (tests
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import flax.linen as nn
 import jax
@@ -44,14 +44,6 @@ def dcgan_init(stddev: float = 0.02) -> Initializer:
 def _conv_valid(x: Array, kernel: Array) -> Array:
     return jax.lax.conv_general_dilated(
         x, kernel, window_strides=(1, 1), padding="VALID", dimension_numbers=_DIMENSION_NUMBERS
-    )
-
-
-def _patches(x: Array, kh: int, kw: int) -> Array:
-    """im2col: patches[n, i, j, (dh, dw, c)] = x[n, i + dh, j + dw, c]."""
-    ho, wo = x.shape[1] - kh + 1, x.shape[2] - kw + 1
-    return jnp.concatenate(
-        [x[:, dh : dh + ho, dw : dw + wo] for dh in range(kh) for dw in range(kw)], axis=-1
     )
 
 
@@ -179,64 +171,46 @@ def _conv_4x4_s2_bwd(residuals, dy):
 _conv_4x4_s2_even.defvjp(_conv_4x4_s2_fwd, _conv_4x4_s2_bwd)
 
 
-class UpConv(nn.Module):
-    """2x up-sampling: PyTorch `ConvTranspose2d(c_in, features, 4, stride=2, padding=1)`.
+class _Conv4x4Stride2(nn.Module):
+    """A 4x4 stride-2 (transposed) convolution with parameter `kernel` [4, 4, c_in, features].
 
     Attributes:
       features: output channels.
-      impl: "phase" (stride-1 sub-pixel form, fast on CPU) or "native" (lhs-dilated conv).
+      impl: "fast" (the CPU-friendly equivalent form) or "native" (XLA's textbook op).
       use_bias: add a bias (DCGAN layers followed by batch norm use none).
-    """
-
-    features: int
-    impl: str = "phase"
-    use_bias: bool = True
-    kernel_init: Initializer = dcgan_init()
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features))
-        kernel = kernel.astype(x.dtype)
-        if self.impl == "phase":
-            y = conv_transpose_4x4_s2_phase(x, kernel)
-        elif self.impl == "native":
-            y = conv_transpose_4x4_s2(x, kernel)
-        else:
-            raise ValueError(f"UpConv.impl must be 'phase' or 'native', got {self.impl!r}.")
-        if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(x.dtype)
-        return y
-
-
-class DownConv(nn.Module):
-    """2x down-sampling: PyTorch `Conv2d(c_in, features, 4, stride=2, padding=1)`.
-
-    Attributes:
-      features: output channels.
-      impl: "fast" (input gradient through the phase form, fast on CPU) or "native".
-      use_bias: add a bias.
     """
 
     features: int
     impl: str = "fast"
     use_bias: bool = True
     kernel_init: Initializer = dcgan_init()
+    forms: ClassVar[dict[str, Callable[[Array, Array], Array]]] = {}
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features))
-        kernel = kernel.astype(x.dtype)
-        if self.impl == "fast":
-            y = conv_4x4_s2_fast(x, kernel)
-        elif self.impl == "native":
-            y = conv_4x4_s2(x, kernel)
-        else:
+        if self.impl not in self.forms:
             raise ValueError(
-                f"DownConv.impl must be 'fast' or 'native', got {self.impl!r}."
+                f"{type(self).__name__}.impl must be one of {sorted(self.forms)}, got {self.impl!r}."
             )
+        kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features))
+        y = self.forms[self.impl](x, kernel.astype(x.dtype))
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(x.dtype)
         return y
+
+
+class UpConv(_Conv4x4Stride2):
+    """2x up-sampling: PyTorch `ConvTranspose2d(c_in, features, 4, stride=2, padding=1)`;
+    "fast" is the phase form (`conv_transpose_4x4_s2_phase`)."""
+
+    forms: ClassVar[dict] = {"fast": conv_transpose_4x4_s2_phase, "native": conv_transpose_4x4_s2}
+
+
+class DownConv(_Conv4x4Stride2):
+    """2x down-sampling: PyTorch `Conv2d(c_in, features, 4, stride=2, padding=1)`;
+    "fast" routes the input gradient through the phase form (`conv_4x4_s2_fast`)."""
+
+    forms: ClassVar[dict] = {"fast": conv_4x4_s2_fast, "native": conv_4x4_s2}
 
 
 def maybe_spectral_norm(layer: nn.Module, enabled: bool) -> Any:
