@@ -207,7 +207,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     mesh = sharding.make_mesh(config.mesh.num_devices)
     # The dataset's shape and classes decide the model, so the data comes first; both are
     # checked before anything is written to the workdir.
-    info = pipeline.load_split(config.data)[1]
+    gan_class = gans.get(config.gan.name)
+    if hasattr(gan_class, "data_info"):  # e.g. two-domain algorithms (CycleGAN)
+        info = gan_class.data_info(config)
+    else:
+        info = pipeline.load_split(config.data)[1]
     gan = gans.create(config, info)
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints)
@@ -223,7 +227,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
         {k: v.num_params for k, v in state.networks().items()},
         "resuming" if start_checkpoint is not None else "starting", start_step,
     )
-    _, batches = pipeline.build_train_data(config, mesh, n_micro=gan.n_micro, start_step=start_step)
+    if hasattr(gan, "train_batches"):  # an algorithm with its own input (e.g. two domains)
+        batches = gan.train_batches(mesh, start_step)
+    else:
+        _, batches = pipeline.build_train_data(
+            config, mesh, n_micro=gan.n_micro, start_step=start_step
+        )
 
     repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharding(mesh, batch_axis=1)
     train_step = jax.jit(

@@ -8,6 +8,10 @@ An algorithm is a class built from `(config, data_info)` with
   sample grids and exports (`rows` = number of grid rows, e.g. one per class),
 * `n_micro`: how many real batches one train step consumes (e.g. WGAN's critic steps).
 
+Optional hooks for algorithms whose input is not one labelled dataset (e.g. CycleGAN's two
+domains): a static `data_info(config) -> DataInfo` used instead of `pipeline.load_split`, and
+`train_batches(mesh, start_step) -> iterator` used instead of `pipeline.build_train_data`.
+
 A new GAN is one module here with `@register("name")` plus one config.
 """
 
