@@ -17,7 +17,7 @@ class ConfigError(ValueError):
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "run"  # the default workdir is workdirs/<name>
-    c.job = "train"  # train | dataset_stats (see launch.py JOBS)
+    c.job = "train"  # train | dataset_stats | translate (see launch.py JOBS)
     c.seed = 0  # all randomness (init, data order, noise) derives from it
 
     c.gan = ml_collections.ConfigDict()
@@ -43,6 +43,32 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.spectral_norm = False  # on every D layer (Miyato et al. 2018)
     c.model.d_output = "linear"  # linear | sigmoid (report 003)
     c.model.conv_impl = "fast"  # fast (stride-1 forms, same maps) | native
+
+    # CycleGAN (gan.name=cyclegan, MISSION row 001; docs/cyclegan.md). Its adversarial loss is
+    # gan.loss (least_squares or wasserstein), critic steps gan.d_steps, soft real labels
+    # gan.real_target, WGAN-GP / clipping gan.gp_weight / gan.weight_clip.
+    c.cyclegan = ml_collections.ConfigDict()
+    c.cyclegan.g_width = 64  # channels of the generators' first layer (ngf)
+    c.cyclegan.g_blocks = 6  # residual blocks per generator (6 or 9 in the reference)
+    c.cyclegan.d_width = 64  # channels of the PatchGAN's first layer (ndf)
+    c.cyclegan.d_layers = 3  # stride-2 convs of the PatchGAN (3 = 70x70 patches)
+    c.cyclegan.sampling = "k4"  # G resampling: k4 (4x4 stride-2 UpConv/DownConv) | k3 (reference 3x3 forms)
+    c.cyclegan.cycle_weight = 10.0  # lambda_cycle on the L1 cycle loss (each direction)
+    c.cyclegan.identity_weight = 0.5  # identity loss weight as a fraction of cycle_weight; 0 = off
+    c.cyclegan.pool_size = 50  # past fakes stored per discriminator (image pool); 0 = off
+    c.cyclegan.weighted_cycle = False  # report 001's weighted cycle loss (D feature + pixel terms)
+    c.cyclegan.gamma_steps = 0  # weighted cycle: steps over which gamma rises 0 -> 1; 0 = train.num_steps
+    c.cyclegan.sample_split = ""  # split whose first images make the sample grid; "" = data.split
+
+    # The translate job (config.job=translate, ganjax/translate.py).
+    c.translate = ml_collections.ConfigDict()
+    c.translate.direction = "a2b"  # a2b (generator G) | b2a (generator F)
+    c.translate.split = ""  # split of the source domain to translate; "" = data.split
+    c.translate.folder = ""  # translate the images in this folder instead (png/jpg)
+    c.translate.output = ""  # output root; "" = <workdir>/translated
+    c.translate.limit = 0  # translate at most this many images; 0 = all
+    c.translate.label = ""  # class name of the output; "" = the target domain's class names
+    c.translate.batch_size = 64  # images per generator call
 
     c.optim = ml_collections.ConfigDict()
     c.optim.optimizer = "adam"  # adam | rmsprop

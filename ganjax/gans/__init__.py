@@ -21,7 +21,7 @@ import importlib
 from typing import Any, Callable
 
 _REGISTRY: dict[str, type] = {}
-_MODULES = ("ganjax.gans.dcgan",)
+_MODULES = ("ganjax.gans.dcgan", "ganjax.gans.cyclegan")
 
 
 def register(name: str) -> Callable[[type], type]:

@@ -1,0 +1,344 @@
+"""CycleGAN (Zhu et al. 2017) with report 001's fixes, and the Wasserstein CycleGAN.
+
+Unpaired translation between domain A (`data.domain_a`, e.g. FER2013 Neutral) and domain B
+(`data.domain_b`, e.g. Happy): generators G: A -> B and F: B -> A (`models/cyclegan.py`
+ResNet-n), PatchGAN discriminators D_B (judges B: real b vs G(a)) and D_A (real a vs F(b)).
+
+State (one `GANState`, so a resumed run continues exactly):
+  generator = G (A -> B), discriminator = D_B, extra = {
+    "generator_ba": F (B -> A), "discriminator_a": D_A,
+    "pool_a", "pool_b": [pool_size, H, W, C] past fakes for D_A / D_B,
+    "pool_a_count", "pool_b_count": how many slots are filled (int32) }.
+
+Objective (per train step, all means over the batch):
+  L_G,F = adv(D_B(G(a))) + adv(D_A(F(b)))
+        + cycle_weight * (cyc_A + cyc_B)
+        + identity_weight * cycle_weight * (|G(b) - b|_1 + |F(a) - a|_1)
+  cyc_A = |F(G(a)) - a|_1, or with `cyclegan.weighted_cycle` report 001's
+        D_A(a) * [gamma |f_DA(F(G(a))) - f_DA(a)|_1 + (1 - gamma) |F(G(a)) - a|_1],
+        gamma = clip(step / gamma_steps, 0, 1) (`losses.weighted_cycle_loss`); cyc_B likewise.
+  gan.loss = least_squares (LSGAN, as the reference): adv(s) = E(s - 1)^2 for G (the
+    reference's MSE; `2 * least_squares_generator_loss`), and for each D
+    1/2 E(D(x) - t)^2 + 1/2 E(D(pool(fake)))^2 with t = gan.real_target (0.9: soft real labels).
+  gan.loss = wasserstein: critics with a raw score, adv(s) = -E s, critic loss
+    E D(fake) - E D(real) + gp_weight * GP (`losses.gradient_penalty`), optional weight
+    clipping (gan.weight_clip), gan.d_steps critic updates per G update.
+
+Order of one step (the reference's for d_steps = 1): for each of the first d_steps - 1 micro
+batches the critics are updated on fakes of the current generators; on the last one, the
+generators make their fakes and are updated, then the critics are updated on those fakes
+(through the image pools). So exactly d_steps critic updates lie between two G updates.
+The image pool is the reference's `ImagePool`: while not full, store the new fake and return
+it; then with probability 1/2 return a random stored fake and store the new one in its place,
+otherwise return the new fake. It draws from the step's key: pure, jit-able, resumable.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ganjax import gans, losses, optim
+from ganjax.models.cyclegan import SAMPLINGS, PatchDiscriminator, ResnetGenerator
+from ganjax.train_state import GANState, NetState, init_step_and_rng
+
+_LOSSES = ("least_squares", "wasserstein")
+
+
+# --------------------------------------------------------------------------------------------
+# The image pool (pure functions of arrays).
+# --------------------------------------------------------------------------------------------
+
+
+def image_pool_query(
+    pool: jax.Array, count: jax.Array, images: jax.Array, key: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The reference `ImagePool.query`, one image after the other: (returned, pool, count).
+
+    `pool` [P, H, W, C], `count` int32 (filled slots), `images` [N, H, W, C]. Image i: if the
+    pool is not full it is stored at slot `count` and returned; otherwise with probability
+    1/2 a uniformly chosen stored image is returned and replaced by image i, else image i is
+    returned. P = 0 returns `images` unchanged.
+    """
+    size = pool.shape[0]
+    if size == 0:
+        return images, pool, count
+    images = jax.lax.stop_gradient(images)
+    keys = jax.random.split(key, images.shape[0])
+
+    def one(carry, inputs):
+        pool, count = carry
+        image, k = inputs
+        k_swap, k_slot = jax.random.split(k)
+        full = count >= size
+        swap = full & (jax.random.uniform(k_swap) > 0.5)
+        slot = jnp.where(full, jax.random.randint(k_slot, (), 0, size), jnp.minimum(count, size - 1))
+        stored = pool[slot]
+        out = jnp.where(swap, stored, image)
+        write = swap | ~full
+        pool = pool.at[slot].set(jnp.where(write, image, stored))
+        return (pool, count + (~full).astype(count.dtype)), out
+
+    (pool, count), returned = jax.lax.scan(one, (pool, count), (images, keys))
+    return returned, pool, count
+
+
+# --------------------------------------------------------------------------------------------
+# The algorithm.
+# --------------------------------------------------------------------------------------------
+
+
+@gans.register("cyclegan")
+class CycleGAN:
+    """See the module docstring. `config.cyclegan`, `config.gan`, `config.optim` drive it."""
+
+    def __init__(self, config, data_info):
+        self.config = config
+        self.info = data_info
+        cc, gc = config.cyclegan, config.gan
+        if gc.loss not in _LOSSES:
+            raise ValueError(
+                f"CycleGAN supports config.gan.loss in {list(_LOSSES)}, got {gc.loss!r}."
+            )
+        self.wasserstein = gc.loss == "wasserstein"
+        if self.wasserstein and gc.real_target != 1.0:
+            raise ValueError(
+                "config.gan.real_target (soft real labels) has no meaning for a Wasserstein "
+                "critic; set it to 1.0."
+            )
+        if not self.wasserstein and (gc.gp_weight or gc.weight_clip):
+            raise ValueError(
+                "config.gan.gp_weight / weight_clip are for gan.loss=wasserstein; set them to 0."
+            )
+        if gc.d_steps < 1:
+            raise ValueError("config.gan.d_steps must be at least 1.")
+        if cc.sampling not in SAMPLINGS:
+            raise ValueError(f"config.cyclegan.sampling must be one of {list(SAMPLINGS)}, got {cc.sampling!r}.")
+        if cc.pool_size < 0 or cc.identity_weight < 0 or cc.cycle_weight < 0:
+            raise ValueError("config.cyclegan pool_size, identity_weight, cycle_weight must be >= 0.")
+        if cc.g_blocks < 0 or cc.d_layers < 1:
+            raise ValueError("config.cyclegan.g_blocks must be >= 0 and d_layers >= 1.")
+        h, w, channels = data_info.image_shape
+        if h % 4 or w % 4:
+            raise ValueError(f"CycleGAN needs image sides that are multiples of 4, got {h}x{w}.")
+        if min(h, w) < 3 * 2**cc.d_layers:
+            raise ValueError(
+                f"{h}x{w} images are too small for a PatchGAN with {cc.d_layers} stride-2 layers "
+                f"(needs >= {3 * 2**cc.d_layers} px); lower config.cyclegan.d_layers."
+            )
+        impl = config.model.conv_impl
+        self.generator = ResnetGenerator(
+            channels=channels, width=cc.g_width, num_blocks=cc.g_blocks, sampling=cc.sampling,
+            conv_impl=impl,
+        )
+        self.discriminator = PatchDiscriminator(width=cc.d_width, num_layers=cc.d_layers, conv_impl=impl)
+        self.image_shape = tuple(data_info.image_shape)
+        self.n_micro = gc.d_steps
+        self.gamma_steps = cc.gamma_steps or config.train.num_steps
+
+    # ---------------------------------------------------------------------------------------
+    # Loop hooks: two-domain data.
+    # ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def data_info(config):
+        """Domain A's DataInfo (domain B must have the same image shape; checked by the data)."""
+        from ganjax.data import pipeline
+
+        return pipeline.open_domain(config.data, "a").info
+
+    def train_batches(self, mesh, start_step: int):
+        from ganjax.data import pipeline
+
+        _, _, batches = pipeline.build_two_domain_data(
+            self.config, mesh, n_micro=self.n_micro, start_step=start_step
+        )
+        return batches
+
+    # ---------------------------------------------------------------------------------------
+    # State.
+    # ---------------------------------------------------------------------------------------
+
+    def init_state(self, rng: jax.Array) -> GANState:
+        cfg = self.config
+        step, base = init_step_and_rng(cfg.seed)
+        k_g, k_f, k_db, k_da = jax.random.split(rng, 4)
+        images = jnp.zeros((1, *self.image_shape), jnp.float32)
+        num_steps = cfg.train.num_steps
+        g_tx = optim.make_optimizer(cfg.optim, cfg.optim.g_lr, num_steps)
+        d_tx = optim.make_optimizer(
+            cfg.optim, cfg.optim.d_lr, num_steps * self.n_micro,
+            cfg.gan.weight_clip if self.wasserstein else 0.0,
+        )
+
+        def g(key):
+            return NetState.create(self.generator.apply, self.generator.init(key, images), g_tx)
+
+        def d(key):
+            return NetState.create(self.discriminator.apply, self.discriminator.init(key, images), d_tx)
+
+        # Distinct buffers for every leaf: the loop donates the state to the step.
+        pool = lambda: jnp.zeros((cfg.cyclegan.pool_size, *self.image_shape), jnp.float32)
+        return GANState(
+            step=step,
+            rng=base,
+            generator=g(k_g),
+            discriminator=d(k_db),
+            extra={
+                "generator_ba": g(k_f),
+                "discriminator_a": d(k_da),
+                "pool_a": pool(),
+                "pool_a_count": jnp.zeros((), jnp.int32),
+                "pool_b": pool(),
+                "pool_b_count": jnp.zeros((), jnp.int32),
+            },
+        )
+
+    # ---------------------------------------------------------------------------------------
+    # Training.
+    # ---------------------------------------------------------------------------------------
+
+    def _adv_g(self, scores):
+        if self.wasserstein:
+            return losses.wasserstein_generator_loss(scores)
+        return 2.0 * losses.least_squares_generator_loss(scores, 1.0)  # reference: MSE(D, 1)
+
+    def _d_update(self, d: NetState, real, fake, key):
+        """One update of a discriminator / critic on real images and (pooled) fakes."""
+        gc = self.config.gan
+
+        def loss_fn(params):
+            apply = lambda x: d.apply_fn({"params": params}, x)
+            real_scores, fake_scores = apply(real), apply(fake)
+            aux = {"real_score": real_scores.mean(), "fake_score": fake_scores.mean()}
+            if self.wasserstein:
+                loss = losses.wasserstein_critic_loss(real_scores, fake_scores)
+                if gc.gp_weight:
+                    gp = losses.gradient_penalty(apply, real, fake, key)
+                    aux["gradient_penalty"] = gp
+                    loss = loss + gc.gp_weight * gp
+            else:
+                loss = losses.least_squares_discriminator_loss(
+                    real_scores, fake_scores, a=0.0, b=gc.real_target
+                )
+            return loss, aux
+
+        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
+        return d.apply_gradients(grads), dict(aux, loss=loss)
+
+    def _d_updates(self, extra, d_b, d_a, a, b, fake_b, fake_a, key):
+        """Pools the fakes and updates D_B (b vs G(a)) and D_A (a vs F(b))."""
+        k_pa, k_pb, k_gb, k_ga = jax.random.split(key, 4)
+        fake_b, pool_b, count_b = image_pool_query(extra["pool_b"], extra["pool_b_count"], fake_b, k_pb)
+        fake_a, pool_a, count_a = image_pool_query(extra["pool_a"], extra["pool_a_count"], fake_a, k_pa)
+        d_b, m_b = self._d_update(d_b, b, fake_b, k_gb)
+        d_a, m_a = self._d_update(d_a, a, fake_a, k_ga)
+        extra = dict(extra, pool_a=pool_a, pool_a_count=count_a, pool_b=pool_b, pool_b_count=count_b)
+        metrics = {f"d_b_{k}": v for k, v in m_b.items()}
+        metrics.update({f"d_a_{k}": v for k, v in m_a.items()})
+        return extra, d_b, d_a, metrics
+
+    def _g_loss(self, g_params, f_params, g, f, d_b, d_a, a, b, gamma):
+        cc = self.config.cyclegan
+        G = lambda x: g.apply_fn({"params": g_params}, x)
+        F = lambda x: f.apply_fn({"params": f_params}, x)
+        fake_b, fake_a = G(a), F(b)
+        rec_a, rec_b = F(fake_b), G(fake_a)
+        adv_b = self._adv_g(d_b.apply_fn(d_b.variables, fake_b))
+        adv_a = self._adv_g(d_a.apply_fn(d_a.variables, fake_a))
+        if cc.weighted_cycle:
+
+            def weighted(d, rec, real):
+                (score_real, feat_real) = d.apply_fn(d.variables, real, features=True)
+                _, feat_rec = d.apply_fn(d.variables, rec, features=True)
+                return losses.weighted_cycle_loss(rec, real, feat_rec, feat_real, score_real, gamma)
+
+            cyc_a, cyc_b = weighted(d_a, rec_a, a), weighted(d_b, rec_b, b)
+        else:
+            cyc_a = losses.cycle_consistency_loss(rec_a, a)
+            cyc_b = losses.cycle_consistency_loss(rec_b, b)
+        loss = adv_a + adv_b + cc.cycle_weight * (cyc_a + cyc_b)
+        metrics = {"g_adv_b": adv_b, "g_adv_a": adv_a, "cycle_a": cyc_a, "cycle_b": cyc_b}
+        if cc.identity_weight:
+            idt = losses.identity_loss(G(b), b) + losses.identity_loss(F(a), a)
+            loss = loss + cc.identity_weight * cc.cycle_weight * idt
+            metrics["identity"] = idt
+        fakes = (jax.lax.stop_gradient(fake_b), jax.lax.stop_gradient(fake_a))
+        return loss, (fakes, metrics)
+
+    def train_step(self, state: GANState, batch: dict) -> tuple[GANState, dict]:
+        """batch['a'], batch['b']: [d_steps, B, H, W, C] in [-1, 1]."""
+        key = state.step_key()
+        g, d_b = state.generator, state.discriminator
+        extra = dict(state.extra)
+        f, d_a = extra["generator_ba"], extra["discriminator_a"]
+        n = self.n_micro
+        metrics: dict = {}
+        for i in range(n - 1):  # extra critic updates (Wasserstein d_steps > 1)
+            a, b = batch["a"][i], batch["b"][i]
+            fake_b = g.apply_fn(g.variables, a)
+            fake_a = f.apply_fn(f.variables, b)
+            extra, d_b, d_a, m = self._d_updates(
+                extra, d_b, d_a, a, b, fake_b, fake_a, jax.random.fold_in(key, i)
+            )
+            metrics = _accumulate(metrics, m, n)
+        a, b = batch["a"][n - 1], batch["b"][n - 1]
+        gamma = losses.weighted_cycle_gamma(state.step, self.gamma_steps)
+        (g_loss, ((fake_b, fake_a), g_metrics)), (g_grads, f_grads) = jax.value_and_grad(
+            self._g_loss, argnums=(0, 1), has_aux=True
+        )(g.params, f.params, g, f, d_b, d_a, a, b, gamma)
+        g, f = g.apply_gradients(g_grads), f.apply_gradients(f_grads)
+        extra, d_b, d_a, m = self._d_updates(
+            extra, d_b, d_a, a, b, fake_b, fake_a, jax.random.fold_in(key, n - 1)
+        )
+        metrics = _accumulate(metrics, m, n)
+        metrics.update(g_metrics, g_loss=g_loss)
+        metrics["d_loss"] = metrics["d_a_loss"] + metrics["d_b_loss"]
+        if self.config.cyclegan.weighted_cycle:
+            metrics["gamma"] = gamma
+        extra.update(generator_ba=f, discriminator_a=d_a)
+        return state.replace(step=state.step + 1, generator=g, discriminator=d_b, extra=extra), metrics
+
+    # ---------------------------------------------------------------------------------------
+    # Sampling.
+    # ---------------------------------------------------------------------------------------
+
+    def sample_inputs(self, key: jax.Array, cols: int) -> tuple[dict, int]:
+        """The first `cols` images of each domain in `cyclegan.sample_split` (file order).
+
+        The grid has `cols` rows, each [real a | G(a) | F(G(a)) | real b | F(b) | G(F(b))].
+        """
+        del key
+        from ganjax.data import pipeline
+
+        data = self.config.data
+        split = self.config.cyclegan.sample_split or data.split
+        out = {}
+        for domain in "ab":
+            ds, _ = pipeline.load_domain_split(data, domain, split)
+            images = np.stack([ex["image"] for ex in ds.take(cols).as_numpy_iterator()])
+            images = np.resize(images, (cols, *images.shape[1:]))  # repeats a short split
+            out[domain] = jnp.asarray(images.astype(np.float32) / 127.5 - 1.0)
+        return out, cols
+
+    def translate(self, state: GANState, images: jax.Array, direction: str = "a2b") -> jax.Array:
+        """G(images) for "a2b", F(images) for "b2a"."""
+        net = state.generator if direction == "a2b" else state.extra["generator_ba"]
+        return net.apply_fn(net.variables, images)
+
+    def generate(self, state: GANState, inputs: dict) -> jax.Array:
+        """[n * 6, H, W, C]: per example a, G(a), F(G(a)), b, F(b), G(F(b)) (row-major)."""
+        a, b = inputs["a"], inputs["b"]
+        fake_b, fake_a = self.translate(state, a, "a2b"), self.translate(state, b, "b2a")
+        rec_a, rec_b = self.translate(state, fake_b, "b2a"), self.translate(state, fake_a, "a2b")
+        rows = jnp.stack([a, fake_b, rec_a, b, fake_a, rec_b], axis=1)
+        return rows.reshape(-1, *a.shape[1:])
+
+
+def _accumulate(total: dict, new: dict, count: int) -> dict:
+    """Running mean of per-update metrics over `count` updates."""
+    out = dict(total)
+    for k, v in new.items():
+        out[k] = out.get(k, 0.0) + v / count
+    return out
