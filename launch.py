@@ -25,6 +25,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default: workdir
 JOBS = {
     "train": "ganjax.train:train_and_evaluate",
     "dataset_stats": "ganjax.data.stats:run",
+    "translate": "ganjax.translate:run",
 }
 
 # Errors a user can cause: printed as one line, exit status 2.

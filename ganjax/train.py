@@ -38,7 +38,7 @@ from ganjax.train_state import GANState
 
 # Keys that may change between a run and its resumption without invalidating checkpoints.
 RESUMABLE_KEYS = (
-    "train.", "eval.", "mesh.", "distributed",
+    "train.", "eval.", "mesh.", "distributed", "translate.",
     "data.data_dir", "data.download", "data.manual_dir", "data.preview", "data.folder",
 )
 
@@ -74,10 +74,12 @@ def record_config(config: ml_collections.ConfigDict, workdir: str, has_checkpoin
         with open(path) as f:
             old = _flatten(json.load(f))
         flat = _flatten(new)
+        # Keys the recorded config lacks were added to ganjax later, with defaults that keep
+        # the old behaviour: only keys present in both are compared.
         changed = sorted(
             k
-            for k in set(old) | set(flat)
-            if old.get(k) != flat.get(k) and not k.startswith(RESUMABLE_KEYS)
+            for k in set(old) & set(flat)
+            if old[k] != flat[k] and not k.startswith(RESUMABLE_KEYS)
         )
         if changed:
             details = ", ".join(f"{k}: {old.get(k)!r} -> {flat.get(k)!r}" for k in changed[:8])

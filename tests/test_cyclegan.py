@@ -95,6 +95,43 @@ def test_image_pool_fills_then_swaps_half_the_time():
 
 
 # --------------------------------------------------------------------------------------------
+# Networks.
+# --------------------------------------------------------------------------------------------
+
+
+def test_networks_shapes_and_conv_impls_agree():
+    """48x48 in, 48x48 out, a 4x4 patch map; "fast" and "native" are the same function."""
+    from ganjax.models.cyclegan import PatchDiscriminator, ResnetGenerator
+
+    x = jax.random.uniform(jax.random.PRNGKey(0), (2, 48, 48, 1), minval=-1, maxval=1)
+    # The reference's k3 resampling: the same shapes (UpConv3 = ConvTranspose2d(3, 2, 1, 1)).
+    g3 = ResnetGenerator(channels=1, width=4, num_blocks=1, sampling="k3", conv_impl="native")
+    assert g3.apply(g3.init(jax.random.PRNGKey(1), x), x).shape == x.shape
+    sampling = "k4"
+    outs = {}
+    for impl in ("fast", "native"):
+        g = ResnetGenerator(channels=1, width=4, num_blocks=1, sampling=sampling, conv_impl=impl)
+        d = PatchDiscriminator(width=4, num_layers=3, conv_impl=impl)
+        gv = g.init(jax.random.PRNGKey(1), x)
+        dv = d.init(jax.random.PRNGKey(2), x)
+
+        def loss(gp, dp):
+            y = g.apply({"params": gp}, x)
+            score, feats = d.apply({"params": dp}, y, features=True)
+            return jnp.sum(score) + 0.1 * jnp.sum(feats**2), (y, score, feats)
+
+        (value, aux), grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True))(
+            gv["params"], dv["params"])
+        outs[impl] = (value, aux, grads)
+    y, score, feats = outs["fast"][1]
+    assert y.shape == x.shape and score.shape == (2, 4, 4, 1) and feats.shape == (2, 5, 5, 32)
+    assert float(jnp.abs(y).max()) <= 1.0
+    flat_f, flat_n = jax.tree.leaves(outs["fast"]), jax.tree.leaves(outs["native"])
+    for a, b in zip(flat_f, flat_n):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-4)
+
+
+# --------------------------------------------------------------------------------------------
 # End to end on a FER2013 CSV.
 # --------------------------------------------------------------------------------------------
 
@@ -127,6 +164,7 @@ def tiny_fer_config(repo_root, tmp_path, manual, name="cyclegan_fer"):
 
 def test_tiny_run_on_a_fer_csv(repo_root, tmp_path, fer_manual):
     config = tiny_fer_config(repo_root, tmp_path, fer_manual)
+    config.model.conv_impl = "native"  # compiles 3x faster; test_networks_..._agree covers "fast"
     config.cyclegan.weighted_cycle = True
     config.cyclegan.pool_size = 6  # fills after 2 steps of batch 4 (gets 4 x 4 = 16 fakes)
     workdir = tmp_path / "run"
@@ -155,6 +193,7 @@ def test_tiny_run_on_a_fer_csv(repo_root, tmp_path, fer_manual):
 
 def test_wasserstein_step_with_gp_and_clipping(repo_root):
     config = load_config(repo_root, "wcyclegan_fer")
+    config.model.conv_impl = "native"  # compiles 3x faster; test_networks_..._agree covers "fast"
     config.gan.d_steps = 2
     info = pytest.importorskip("ganjax.data.core").DataInfo("synthetic", (16, 16, 1), 1, ("x",), 10)
     config.cyclegan.d_layers = 2
@@ -190,9 +229,28 @@ def test_wasserstein_step_with_gp_and_clipping(repo_root):
 # --------------------------------------------------------------------------------------------
 
 
-def test_resume_gives_the_same_state(repo_root, tmp_path):
+@pytest.fixture
+def compilation_cache(tmp_path):
+    """A persistent compilation cache for one test: its three runs compile the same step once."""
+    from jax._src import compilation_cache as cc
+
+    old = (jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs,
+           jax.config.jax_persistent_cache_min_entry_size_bytes)
+    cc.reset_cache()
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path / "jax_cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    yield
+    cc.reset_cache()
+    jax.config.update("jax_compilation_cache_dir", old[0])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", old[1])
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", old[2])
+
+
+def test_resume_gives_the_same_state(repo_root, tmp_path, compilation_cache):
     """4 steps in one go == 2 steps, stop, re-run to 4: every leaf, pools included."""
     config = load_config(repo_root, "cyclegan_digits")
+    config.model.conv_impl = "native"  # compiles 3x faster; test_networks_..._agree covers "fast"
     config.optim.schedule = "constant"
     config.data.image_size = 16
     config.cyclegan.pool_size = 6
@@ -206,5 +264,32 @@ def test_resume_gives_the_same_state(repo_root, tmp_path):
     config.train.num_steps = 4
     resumed = train.train_and_evaluate(config, str(tmp_path / "resumed"))
     assert int(resumed.step) == 4
-    assert_trees_equal(jax.device_get(straight), jax.device_get(resumed))
+    # Every leaf (the static apply functions of two runs are different objects).
+    assert_trees_equal(jax.device_get(jax.tree.leaves(straight)), jax.device_get(jax.tree.leaves(resumed)))
+    assert len(jax.tree.leaves(straight)) == len(jax.tree.leaves(resumed)) == 100
     assert sorted(os.listdir(tmp_path / "resumed" / "checkpoints")) == ["2", "4"]
+
+    # The translate job on that run: PNGs and a tfds dataset labelled with the target class.
+    import tensorflow_datasets as tfds
+
+    from ganjax import translate
+
+    config.translate.split = "test"
+    config.translate.limit = 5
+    config.translate.batch_size = 4
+    summary = translate.run(config, str(tmp_path / "resumed"))
+    assert summary["num_images"] == 5 and summary["label"] == "7" and summary["checkpoint_step"] == 4
+    pngs = sorted(os.listdir(summary["png_dir"]))
+    assert len(pngs) == 5 and np.asarray(Image.open(os.path.join(summary["png_dir"], pngs[0]))).shape == (16, 16)
+    ds = tfds.builder_from_directory(summary["tfds_dir"]).as_dataset(split="train")
+    examples = list(ds.as_numpy_iterator())
+    assert len(examples) == 5 and {int(e["label"]) for e in examples} == {7}
+    # The stored images are G applied to the first 5 test images of domain a (digit 1).
+    from ganjax.data import pipeline
+
+    src, _ = pipeline.load_domain_split(config.data, "a", "test")
+    x = np.stack([e["image"] for e in src.take(5).as_numpy_iterator()]).astype(np.float32) / 127.5 - 1
+    gan = gans.create(config, pipeline.open_domain(config.data, "a").info)
+    want = np.clip(np.round((np.asarray(gan.translate(resumed, jnp.asarray(x))) + 1) * 127.5), 0, 255)
+    got = np.stack([np.asarray(Image.open(os.path.join(summary["png_dir"], p))) for p in pngs])
+    assert np.abs(got.astype(int) - want[..., 0].astype(int)).max() <= 1

@@ -46,6 +46,7 @@ class PaddedConv(nn.Module):
     padding: int = 0
     pad_mode: str = "constant"
     use_bias: bool = True
+    impl: str = "fast"  # fast: `conv_valid` (matrix-product kernel gradient) | native: XLA's
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -54,7 +55,12 @@ class PaddedConv(nn.Module):
         if self.padding:
             p = self.padding
             x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode=self.pad_mode)
-        y = conv_valid(x, kernel.astype(x.dtype))
+        if self.impl == "fast":
+            y = conv_valid(x, kernel.astype(x.dtype))
+        else:
+            y = jax.lax.conv_general_dilated(
+                x, kernel.astype(x.dtype), (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+            )
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(x.dtype)
         return y
@@ -92,12 +98,13 @@ class UpConv3(nn.Module):
 
 class ResidualBlock(nn.Module):
     features: int
+    impl: str = "fast"
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        y = PaddedConv(self.features, 3, 1, "reflect", use_bias=False)(x)
+        y = PaddedConv(self.features, 3, 1, "reflect", use_bias=False, impl=self.impl)(x)
         y = nn.relu(_instance_norm()(y))
-        y = PaddedConv(self.features, 3, 1, "reflect", use_bias=False)(y)
+        y = PaddedConv(self.features, 3, 1, "reflect", use_bias=False, impl=self.impl)(y)
         return x + _instance_norm()(y)
 
 
@@ -109,7 +116,7 @@ class ResnetGenerator(nn.Module):
       width: channels of the first layer (ngf, 64 in the reference).
       num_blocks: residual blocks (6 for 128 px and smaller in the reference, 9 for 256 px).
       sampling: "k4" (UpConv / DownConv) or "k3" (the reference's 3x3 forms).
-      conv_impl: "fast" or "native" for the k4 layers.
+      conv_impl: "fast" (CPU-friendly equivalent forms) or "native" (XLA's ops), every conv.
     """
 
     channels: int
@@ -127,19 +134,19 @@ class ResnetGenerator(nn.Module):
                 f"The ResNet generator down-samples twice: image sides must be multiples of 4, "
                 f"got {x.shape[1]}x{x.shape[2]}."
             )
-        h = PaddedConv(self.width, 7, 3, "reflect", use_bias=False)(x)
+        h = PaddedConv(self.width, 7, 3, "reflect", use_bias=False, impl=self.conv_impl)(x)
         h = nn.relu(_instance_norm()(h))
         for i in range(2):
             f = self.width * 2 ** (i + 1)
             down = DownConv(f, impl=self.conv_impl, use_bias=False) if self.sampling == "k4" else DownConv3(f)
             h = nn.relu(_instance_norm()(down(h)))
         for _ in range(self.num_blocks):
-            h = ResidualBlock(self.width * 4)(h)
+            h = ResidualBlock(self.width * 4, self.conv_impl)(h)
         for i in range(2):
             f = self.width * 2 ** (1 - i)
             up = UpConv(f, impl=self.conv_impl, use_bias=False) if self.sampling == "k4" else UpConv3(f)
             h = nn.relu(_instance_norm()(up(h)))
-        h = PaddedConv(self.channels, 7, 3, "reflect", use_bias=True)(h)
+        h = PaddedConv(self.channels, 7, 3, "reflect", use_bias=True, impl=self.conv_impl)(h)
         return jnp.tanh(h)
 
 
@@ -150,7 +157,7 @@ class PatchDiscriminator(nn.Module):
       width: channels of the first layer (ndf, 64 in the reference).
       num_layers: stride-2 convolutions (3: the 70x70 PatchGAN). At 48x48 the map is 4x4; the
         image must be at least 2**num_layers * 3 pixels wide for a non-empty map.
-      conv_impl: "fast" or "native" for the stride-2 layers.
+      conv_impl: "fast" or "native", every conv.
     """
 
     width: int = 64
@@ -163,7 +170,7 @@ class PatchDiscriminator(nn.Module):
         for i in range(1, self.num_layers):
             h = DownConv(self.width * min(2**i, 8), impl=self.conv_impl, use_bias=False)(h)
             h = nn.leaky_relu(_instance_norm()(h), 0.2)
-        h = PaddedConv(self.width * min(2**self.num_layers, 8), 4, 1, use_bias=False)(h)
+        h = PaddedConv(self.width * min(2**self.num_layers, 8), 4, 1, use_bias=False, impl=self.conv_impl)(h)
         h = nn.leaky_relu(_instance_norm()(h), 0.2)
-        score = PaddedConv(1, 4, 1, use_bias=True)(h)
+        score = PaddedConv(1, 4, 1, use_bias=True, impl=self.conv_impl)(h)
         return (score, h) if features else score
