@@ -8,10 +8,8 @@ step (benchmarks/torch_cyclegan.py). One image = one A image + one B image of th
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
-import time
 
 import jax
 
@@ -21,12 +19,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 from ganjax import gans  # noqa: E402
 from ganjax.data.core import DataInfo  # noqa: E402
 
-
-def load_config(name: str):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(HERE, "..", "configs", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+sys.path.insert(0, HERE)
+from train_step import load_config, steps_per_second  # noqa: E402
 
 
 def images_per_second(config, steps: int, warmup: int = 2) -> float:
@@ -39,15 +33,7 @@ def images_per_second(config, steps: int, warmup: int = 2) -> float:
         "a": jax.random.uniform(key, (n, b, 48, 48, 1), minval=-1, maxval=1),
         "b": jax.random.uniform(jax.random.fold_in(key, 1), (n, b, 48, 48, 1), minval=-1, maxval=1),
     }
-    step = jax.jit(gan.train_step, donate_argnums=0)
-    for _ in range(warmup):
-        state, metrics = step(state, batch)
-    jax.block_until_ready(metrics)
-    start = time.perf_counter()
-    for _ in range(steps):
-        state, metrics = step(state, batch)
-    jax.block_until_ready(metrics)
-    return steps * b / (time.perf_counter() - start)
+    return b * steps_per_second(gan, state, batch, steps, warmup)
 
 
 def main():
