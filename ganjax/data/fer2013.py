@@ -116,6 +116,21 @@ def parse_row(row: list[str], columns: dict[str, int]) -> tuple[int, np.ndarray,
     return label, pixels.astype(np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE, 1), USAGE_TO_SPLIT[usage]
 
 
+class _BadInputs:
+    """Raises on the first bad row or image, or (skip=True) counts them and keeps the first
+    few messages for the report."""
+
+    def __init__(self, skip: bool):
+        self.skip, self.skipped, self.problems = skip, 0, []
+
+    def report(self, message: str, fix: str) -> None:
+        if not self.skip:
+            raise DatasetError(f"{message}. {fix}") from None
+        self.skipped += 1
+        if len(self.problems) < 5:
+            self.problems.append(message)
+
+
 def read_csv(path: str, skip_bad_rows: bool = False):
     """All rows of a Kaggle-format CSV: ({split: (images, labels, keys)}, skipped, first_problem).
 
@@ -123,7 +138,7 @@ def read_csv(path: str, skip_bad_rows: bool = False):
     """
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     per_split: dict[str, tuple[list, list, list]] = {}
-    skipped, problems = 0, []
+    bad = _BadInputs(skip_bad_rows)
     with open(path, newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None)
@@ -142,21 +157,17 @@ def read_csv(path: str, skip_bad_rows: bool = False):
             try:
                 label, image, split = parse_row(row, names)
             except RowError as e:
-                message = f"{path} line {line} (data row {line - 1}): {e}"
-                if not skip_bad_rows:
-                    raise DatasetError(
-                        f"{message}. Fix or delete that row, or set --config.data.skip_bad_rows="
-                        "True to skip malformed rows (the number skipped is reported)."
-                    ) from None
-                skipped += 1
-                if len(problems) < 5:
-                    problems.append(message)
+                bad.report(
+                    f"{path} line {line} (data row {line - 1}): {e}",
+                    "Fix or delete that row, or set --config.data.skip_bad_rows=True to skip "
+                    "malformed rows (the number skipped is reported).",
+                )
                 continue
             images, labels, keys = per_split.setdefault(split, ([], [], []))
             images.append(image)
             labels.append(label)
             keys.append(line)
-    return per_split, skipped, problems
+    return per_split, bad.skipped, bad.problems
 
 
 def read_folders(root: str, skip_bad_rows: bool = False):
@@ -165,7 +176,7 @@ def read_folders(root: str, skip_bad_rows: bool = False):
 
     lookup = {e.lower(): i for i, e in enumerate(EMOTIONS)}
     per_split: dict[str, tuple[list, list, list]] = {}
-    skipped, problems = 0, []
+    bad = _BadInputs(skip_bad_rows)
     for split in FOLDER_SPLITS:
         split_dir = os.path.join(root, split)
         if not os.path.isdir(split_dir):
@@ -190,15 +201,11 @@ def read_folders(root: str, skip_bad_rows: bool = False):
                     if image.shape != (IMAGE_SIZE, IMAGE_SIZE):
                         raise RowError(f"is {image.shape[1]}x{image.shape[0]}, expected 48x48")
                 except (OSError, RowError) as e:
-                    message = f"{path}: {e}"
-                    if not skip_bad_rows:
-                        raise DatasetError(
-                            f"{message}. Replace or delete that file, or set "
-                            "--config.data.skip_bad_rows=True to skip unreadable images."
-                        ) from None
-                    skipped += 1
-                    if len(problems) < 5:
-                        problems.append(message)
+                    bad.report(
+                        f"{path}: {e}",
+                        "Replace or delete that file, or set --config.data.skip_bad_rows=True "
+                        "to skip unreadable images.",
+                    )
                     continue
                 images, labels, keys = per_split.setdefault(split, ([], [], []))
                 images.append(image[..., None])
@@ -206,7 +213,7 @@ def read_folders(root: str, skip_bad_rows: bool = False):
                 keys.append(os.path.join(split, folder, name))
     if not per_split:
         raise DatasetError(f"No FER2013 images found under {root}/train/<emotion>/. {MANUAL_INSTRUCTIONS}")
-    return per_split, skipped, problems
+    return per_split, bad.skipped, bad.problems
 
 
 class Fer2013(tfds.core.GeneratorBasedBuilder):
