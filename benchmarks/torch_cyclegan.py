@@ -9,7 +9,11 @@ cycle and identity) then D_A and D_B updates (the image pool is left out: it cos
 
 from __future__ import annotations
 
-import time
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_dcgan import calls_per_second  # noqa: E402
 
 
 def measure(batch_size: int = 8, steps: int = 5, warmup: int = 2, size: int = 48, blocks: int = 6) -> float:
@@ -80,12 +84,7 @@ def measure(batch_size: int = 8, steps: int = 5, warmup: int = 2, size: int = 48
             ((mse(pr, torch.full_like(pr, 0.9)) + mse(pf, torch.zeros_like(pf))) * 0.5).backward()
         opt_d.step()
 
-    for _ in range(warmup):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps * batch_size / (time.perf_counter() - start)
+    return batch_size * calls_per_second(step, steps, warmup)
 
 
 if __name__ == "__main__":

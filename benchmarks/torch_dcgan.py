@@ -11,6 +11,16 @@ from __future__ import annotations
 import time
 
 
+def calls_per_second(step, steps: int, warmup: int = 2) -> float:
+    """Calls per second of `step()` after `warmup` untimed calls (PyTorch runs eagerly)."""
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps / (time.perf_counter() - start)
+
+
 def measure(batch_size: int = 64, steps: int = 10, warmup: int = 2) -> float:
     import torch
     import torch.nn as nn
@@ -49,12 +59,7 @@ def measure(batch_size: int = 64, steps: int = 10, warmup: int = 2) -> float:
         err_g.backward()
         opt_g.step()
 
-    for _ in range(warmup):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps * batch_size / (time.perf_counter() - start)
+    return batch_size * calls_per_second(step, steps, warmup)
 
 
 if __name__ == "__main__":
