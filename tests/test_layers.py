@@ -57,21 +57,29 @@ def test_down_conv_forms_match_pytorch_semantics(shape):
         np.testing.assert_allclose(fn(x, w), expected, atol=1e-4)
 
 
-def test_custom_kernel_gradient_matches_autodiff_of_lax_conv():
-    """conv_valid's hand-written backward pass (im2col GEMM for dK) equals lax's gradients,
-    also for a second derivative (as a gradient penalty takes)."""
+@pytest.mark.parametrize("form,kernel_shape", [
+    ("conv_valid_gemm_grad", (2, 2, 4, 6)),
+    ("conv_valid_shift_add", (2, 2, 4, 6)),
+    ("conv_valid_shift_add", (3, 2, 4, 1)),
+    ("conv_valid", (2, 3, 4, 1)),
+    ("conv_valid", (2, 2, 4, 9)),
+])
+def test_custom_conv_gradients_match_autodiff_of_lax_conv(form, kernel_shape):
+    """Each stride-1 form's hand-written backward pass (matrix products, shifted pads) equals
+    lax's gradients, also for a second derivative (as a gradient penalty takes)."""
+    conv = getattr(layers, form)
     kx, kw, kg = jax.random.split(jax.random.PRNGKey(2), 3)
     x = jax.random.normal(kx, (3, 6, 5, 4))
-    w = jax.random.normal(kw, (2, 2, 4, 6))
-    g = jax.random.normal(kg, (3, 5, 4, 6))
+    w = jax.random.normal(kw, kernel_shape)
+    kh, kwid, _, c_out = kernel_shape
+    g = jax.random.normal(kg, (3, 7 - kh, 6 - kwid, c_out))
 
     def lax_conv(x, w):
         return jax.lax.conv_general_dilated(x, w, (1, 1), "VALID",
                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
-    for fn in (layers.conv_valid, lax_conv):
-        np.testing.assert_allclose(fn(x, w), lax_conv(x, w), atol=1e-5)
-    ours = jax.grad(lambda x, w: jnp.sum(layers.conv_valid(x, w) * g), argnums=(0, 1))(x, w)
+    np.testing.assert_allclose(conv(x, w), lax_conv(x, w), atol=1e-5)
+    ours = jax.grad(lambda x, w: jnp.sum(conv(x, w) * g), argnums=(0, 1))(x, w)
     ref = jax.grad(lambda x, w: jnp.sum(lax_conv(x, w) * g), argnums=(0, 1))(x, w)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, atol=1e-4)
@@ -81,7 +89,7 @@ def test_custom_kernel_gradient_matches_autodiff_of_lax_conv():
         gx = lambda w: jax.grad(lambda x: jnp.sum(conv(x, w) ** 2))(x)
         return jax.grad(lambda w: jnp.sum(gx(w) ** 2))(w)
 
-    np.testing.assert_allclose(penalty(layers.conv_valid), penalty(lax_conv), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(penalty(conv), penalty(lax_conv), rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("image_size,channels", [(28, 1), (64, 3)])
