@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax.models import layers
+from ganjax.models import layers, winograd
 from ganjax.models.dcgan import Discriminator, Generator
 
 
@@ -57,22 +57,24 @@ def test_down_conv_forms_match_pytorch_semantics(shape):
         np.testing.assert_allclose(fn(x, w), expected, atol=1e-4)
 
 
-@pytest.mark.parametrize("form,kernel_shape", [
-    ("conv_valid_gemm_grad", (2, 2, 4, 6)),
-    ("conv_valid_shift_add", (2, 2, 4, 6)),
-    ("conv_valid_shift_add", (3, 2, 4, 1)),
-    ("conv_valid", (2, 3, 4, 1)),
-    ("conv_valid", (2, 2, 4, 9)),
-])
-def test_custom_conv_gradients_match_autodiff_of_lax_conv(form, kernel_shape):
-    """Each stride-1 form's hand-written backward pass (matrix products, shifted pads) equals
-    lax's gradients, also for a second derivative (as a gradient penalty takes)."""
-    conv = getattr(layers, form)
+@pytest.mark.parametrize("conv,kernel_shape", [
+    (layers.conv_valid_gemm_grad, (2, 2, 4, 6)),
+    (layers.conv_valid_shift_add, (2, 2, 4, 6)),
+    (layers.conv_valid_shift_add, (3, 2, 4, 1)),
+    (winograd.conv3x3, (3, 3, 4, 6)),
+    (layers.conv_valid, (2, 3, 4, 1)),  # dispatches to shift-add
+    (layers.conv_valid, (2, 2, 4, 9)),  # to gemm-grad
+    (layers.conv_valid, (3, 3, 4, 9)),  # to Winograd
+], ids=lambda v: getattr(v, "__name__", str(v)))
+def test_custom_conv_gradients_match_autodiff_of_lax_conv(conv, kernel_shape):
+    """Each stride-1 form's hand-written backward pass (matrix products, shifted pads,
+    Winograd transforms) equals lax's gradients, also for a second derivative (as a gradient
+    penalty takes)."""
     kx, kw, kg = jax.random.split(jax.random.PRNGKey(2), 3)
-    x = jax.random.normal(kx, (3, 6, 5, 4))
+    x = jax.random.normal(kx, (3, 6, 8, 4))
     w = jax.random.normal(kw, kernel_shape)
     kh, kwid, _, c_out = kernel_shape
-    g = jax.random.normal(kg, (3, 7 - kh, 6 - kwid, c_out))
+    g = jax.random.normal(kg, (3, 7 - kh, 9 - kwid, c_out))
 
     def lax_conv(x, w):
         return jax.lax.conv_general_dilated(x, w, (1, 1), "VALID",

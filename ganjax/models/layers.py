@@ -25,6 +25,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ganjax.models import winograd
+
 Array = jax.Array
 Initializer = Callable[..., Array]
 
@@ -55,11 +57,14 @@ def conv_valid(x: Array, kernel: Array) -> Array:
     """Stride-1 VALID convolution (NHWC, HWIO) in the fastest exact form for XLA's CPU backend.
 
     Narrow outputs (c_out < `NARROW_OUTPUT_CHANNELS`, e.g. an image or a patch-score layer)
-    use `conv_valid_shift_add`; all others `conv_valid_gemm_grad`. Same values up to float
-    rounding, twice differentiable (WGAN-GP differentiates a gradient).
+    use `conv_valid_shift_add`; 3x3 kernels with even output sides `winograd.conv3x3`; all
+    others `conv_valid_gemm_grad`. Same values up to float rounding, twice differentiable
+    (WGAN-GP differentiates a gradient). benchmarks/conv_forms.py times each form.
     """
     if kernel.shape[-1] < NARROW_OUTPUT_CHANNELS:
         return conv_valid_shift_add(x, kernel)
+    if winograd.supported(x.shape, kernel.shape):
+        return winograd.conv3x3(x, kernel)
     return conv_valid_gemm_grad(x, kernel)
 
 
