@@ -8,17 +8,22 @@ Adam(2e-4, betas (0.5, 0.999)). Run alone: python benchmarks/torch_dcgan.py
 
 from __future__ import annotations
 
+import statistics
 import time
 
 
 def calls_per_second(step, steps: int, warmup: int = 2) -> float:
-    """Calls per second of `step()` after `warmup` untimed calls (PyTorch runs eagerly)."""
+    """1 / median seconds per call of `step()` after `warmup` untimed calls. The median keeps
+    a shared machine's hiccups out of the figure. `step` must block until its work is done
+    (PyTorch runs eagerly; JAX callers block on the result)."""
     for _ in range(warmup):
         step()
-    start = time.perf_counter()
+    times = []
     for _ in range(steps):
+        start = time.perf_counter()
         step()
-    return steps / (time.perf_counter() - start)
+        times.append(time.perf_counter() - start)
+    return 1.0 / statistics.median(times)
 
 
 def measure(batch_size: int = 64, steps: int = 10, warmup: int = 2) -> float:

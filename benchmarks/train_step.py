@@ -16,7 +16,6 @@ import argparse
 import importlib.util
 import os
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +26,9 @@ sys.path.insert(0, os.path.dirname(HERE))
 from ganjax import gans  # noqa: E402
 from ganjax.config import base_config  # noqa: E402
 from ganjax.data.pipeline import DataInfo  # noqa: E402
+
+sys.path.insert(0, HERE)
+from torch_dcgan import calls_per_second  # noqa: E402  (imports torch lazily)
 
 MNIST = DataInfo("mnist_offline", (28, 28, 1), 10, tuple(map(str, range(10))), 4500)
 
@@ -46,16 +48,16 @@ def dcgan64(conv_impl: str):
 
 
 def steps_per_second(gan, state, batch, steps: int, warmup: int = 2) -> float:
-    """Train steps per second of `gan.train_step` (jit, state donated) after `warmup` steps."""
+    """Train steps per second of `gan.train_step` (jit, state donated): 1 / median step time
+    after `warmup` steps (`torch_dcgan.calls_per_second`, the same rule as the references)."""
     step = jax.jit(gan.train_step, donate_argnums=0)
-    for _ in range(warmup):
-        state, metrics = step(state, batch)
-    jax.block_until_ready(metrics)
-    start = time.perf_counter()
-    for _ in range(steps):
-        state, metrics = step(state, batch)
-    jax.block_until_ready(metrics)
-    return steps / (time.perf_counter() - start)
+    holder = {"state": state}
+
+    def call():
+        holder["state"], metrics = step(holder["state"], batch)
+        jax.block_until_ready(metrics)
+
+    return calls_per_second(call, steps, warmup)
 
 
 def images_per_second(config, info, steps: int, warmup: int = 2) -> float:

@@ -84,6 +84,21 @@ def image_pool_query(
     return returned, pool, count
 
 
+def apply_batched(apply, *batches):
+    """[apply(x) for x in batches] from one call on their concatenation.
+
+    Exact for networks without cross-example statistics (instance norm, no batch norm), as
+    both CycleGAN networks are; one call of batch 2N runs faster than two of batch N on CPU
+    (larger matrix products, kernel transforms done once). `apply` may return a tuple.
+    """
+    sizes = np.cumsum([x.shape[0] for x in batches])[:-1]
+    out = apply(jnp.concatenate(batches))
+    split = lambda y: jnp.split(y, sizes)
+    if isinstance(out, tuple):
+        return list(zip(*(split(y) for y in out)))
+    return split(out)
+
+
 # --------------------------------------------------------------------------------------------
 # The algorithm.
 # --------------------------------------------------------------------------------------------
@@ -210,7 +225,7 @@ class CycleGAN:
 
         def loss_fn(params):
             apply = lambda x: d.apply_fn({"params": params}, x)
-            real_scores, fake_scores = apply(real), apply(fake)
+            real_scores, fake_scores = apply_batched(apply, real, fake)
             aux = {"real_score": real_scores.mean(), "fake_score": fake_scores.mean()}
             if self.wasserstein:
                 loss = losses.wasserstein_critic_loss(real_scores, fake_scores)
@@ -243,15 +258,19 @@ class CycleGAN:
         cc = self.config.cyclegan
         G = lambda x: g.apply_fn({"params": g_params}, x)
         F = lambda x: f.apply_fn({"params": f_params}, x)
-        fake_b, fake_a = G(a), F(b)
+        if cc.identity_weight:  # G(b) and F(a) ride along with G(a) and F(b)
+            fake_b, idt_b = apply_batched(G, a, b)
+            fake_a, idt_a = apply_batched(F, b, a)
+        else:
+            fake_b, fake_a = G(a), F(b)
         rec_a, rec_b = F(fake_b), G(fake_a)
         adv_b = self._adv_g(d_b.apply_fn(d_b.variables, fake_b))
         adv_a = self._adv_g(d_a.apply_fn(d_a.variables, fake_a))
         if cc.weighted_cycle:
 
             def weighted(d, rec, real):
-                (score_real, feat_real) = d.apply_fn(d.variables, real, features=True)
-                _, feat_rec = d.apply_fn(d.variables, rec, features=True)
+                apply = lambda x: d.apply_fn(d.variables, x, features=True)
+                (score_real, feat_real), (_, feat_rec) = apply_batched(apply, real, rec)
                 return losses.weighted_cycle_loss(rec, real, feat_rec, feat_real, score_real, gamma)
 
             cyc_a, cyc_b = weighted(d_a, rec_a, a), weighted(d_b, rec_b, b)
@@ -261,7 +280,7 @@ class CycleGAN:
         loss = adv_a + adv_b + cc.cycle_weight * (cyc_a + cyc_b)
         metrics = {"g_adv_b": adv_b, "g_adv_a": adv_a, "cycle_a": cyc_a, "cycle_b": cyc_b}
         if cc.identity_weight:
-            idt = losses.identity_loss(G(b), b) + losses.identity_loss(F(a), a)
+            idt = losses.identity_loss(idt_b, b) + losses.identity_loss(idt_a, a)
             loss = loss + cc.identity_weight * cc.cycle_weight * idt
             metrics["identity"] = idt
         fakes = (jax.lax.stop_gradient(fake_b), jax.lax.stop_gradient(fake_a))
