@@ -57,8 +57,9 @@ def main():
             sys.path.insert(0, HERE)
             import torch_cyclegan
 
-            ref = torch_cyclegan.measure(batch_size=args.batch, steps=args.steps)
-            print(f"PyTorch reference ResNet-6 48x48 batch {args.batch}: {ref:6.2f} images/s; ratio {rate / ref:.2f}")
+            ref = torch_cyclegan.measure(batch_size=args.batch, steps=args.steps, sampling=args.sampling)
+            print(f"PyTorch reference ResNet-6 48x48 batch {args.batch} sampling={args.sampling}: "
+                  f"{ref:6.2f} images/s; ratio {rate / ref:.2f}")
         except ImportError:
             print("(PyTorch not installed: pip install torch==2.13.0 for the reference)")
 

@@ -16,7 +16,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_dcgan import calls_per_second  # noqa: E402
 
 
-def measure(batch_size: int = 8, steps: int = 5, warmup: int = 2, size: int = 48, blocks: int = 6) -> float:
+def measure(batch_size: int = 8, steps: int = 5, warmup: int = 2, size: int = 48, blocks: int = 6,
+            sampling: str = "k3") -> float:
+    """Images/s; sampling="k3" is the reference's 3x3 down/up-sampling, "k4" ganjax's default
+    4x4 stride-2 form (Conv2d(4, 2, 1) / ConvTranspose2d(4, 2, 1))."""
     import itertools
 
     import torch
@@ -36,15 +39,17 @@ def measure(batch_size: int = 8, steps: int = 5, warmup: int = 2, size: int = 48
         def forward(self, x):
             return x + self.body(x)
 
+    k = {"k3": 3, "k4": 4}[sampling]
+
     def generator():
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(nc, ngf, 7, bias=True), nn.InstanceNorm2d(ngf), nn.ReLU(True)]
         for i in range(2):
             m = 2**i
-            layers += [nn.Conv2d(ngf * m, ngf * m * 2, 3, 2, 1, bias=True), nn.InstanceNorm2d(ngf * m * 2), nn.ReLU(True)]
+            layers += [nn.Conv2d(ngf * m, ngf * m * 2, k, 2, 1, bias=True), nn.InstanceNorm2d(ngf * m * 2), nn.ReLU(True)]
         layers += [Block(ngf * 4) for _ in range(blocks)]
         for i in range(2):
             m = 2 ** (2 - i)
-            layers += [nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, 2, 1, output_padding=1, bias=True),
+            layers += [nn.ConvTranspose2d(ngf * m, ngf * m // 2, k, 2, 1, output_padding=k % 2, bias=True),
                        nn.InstanceNorm2d(ngf * m // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, nc, 7), nn.Tanh()]
         return nn.Sequential(*layers)

@@ -94,6 +94,28 @@ def test_custom_conv_gradients_match_autodiff_of_lax_conv(conv, kernel_shape):
     np.testing.assert_allclose(penalty(conv), penalty(lax_conv), rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("x_shape", [(2, 6, 8, 5), (2, 10, 6, 5), (1, 14, 14, 16)])
+def test_winograd_tile_sizes_match_lax_conv(x_shape):
+    """F(2x2, 3x3) (output sides 4x6) and F(4x4, 3x3) (8x4, 12x12) against lax.conv, values and
+    both gradients. Tolerance: relative 1e-5 (the F(4x4) transforms scale by up to 8 and 1/24,
+    float32 rounding stays below 1e-5 of the largest output here)."""
+    kx, kw, kg = jax.random.split(jax.random.PRNGKey(5), 3)
+    x = jax.random.normal(kx, x_shape)
+    w = jax.random.normal(kw, (3, 3, x_shape[-1], 12))
+    lax_conv = lambda x, w: jax.lax.conv_general_dilated(
+        x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = lax_conv(x, w)
+    g = jax.random.normal(kg, y.shape)
+    rel = lambda a, b: float(jnp.abs(a - b).max() / jnp.abs(b).max())
+    assert rel(winograd.conv3x3(x, w), y) < 1e-5
+    ours = jax.vjp(winograd.conv3x3, x, w)[1](g)
+    ref = jax.vjp(lax_conv, x, w)[1](g)
+    for a, b in zip(ours, ref):
+        assert rel(a, b) < 1e-5
+    with pytest.raises(ValueError, match="even input sides"):
+        winograd.conv3x3(x[:, :5], w)
+
+
 @pytest.mark.parametrize("image_size,channels", [(28, 1), (64, 3)])
 def test_fast_and_native_models_are_the_same_function(image_size, channels):
     """Same parameters, same outputs and gradients, whichever conv implementation runs."""
