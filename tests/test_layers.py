@@ -14,25 +14,28 @@ from ganjax.models.dcgan import Discriminator, Generator
 
 
 def numpy_conv_transpose(x, w):
-    """y[2m - 1 + kh, 2n - 1 + kw] += x[m, n] @ w[kh, kw] (PyTorch semantics, padding 1)."""
+    """y[2m - 1 + kh, 2n - 1 + kw] += x[m, n] @ w[kh, kw], output 2H x 2W (PyTorch
+    ConvTranspose2d, stride 2, padding 1; output_padding 1 for a 3x3 kernel, 0 for 4x4)."""
     n, h, wd, _ = x.shape
+    k = w.shape[0]
     y = np.zeros((n, 2 * h + 2, 2 * wd + 2, w.shape[-1]))
     for m in range(h):
         for q in range(wd):
-            for kh in range(4):
-                for kw in range(4):
+            for kh in range(k):
+                for kw in range(k):
                     y[:, 2 * m + kh, 2 * q + kw] += x[:, m, q] @ w[kh, kw]
-    return y[:, 1:-1, 1:-1]
+    return y[:, 1 : 1 + 2 * h, 1 : 1 + 2 * wd]
 
 
 def numpy_conv(x, w):
     """y[o, p] = sum_k x_pad[2o + kh, 2p + kw] @ w[kh, kw] (PyTorch Conv2d, stride 2, pad 1)."""
+    k = w.shape[0]
     xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    ho, wo = (x.shape[1] + 2 - 4) // 2 + 1, (x.shape[2] + 2 - 4) // 2 + 1
+    ho, wo = (x.shape[1] + 2 - k) // 2 + 1, (x.shape[2] + 2 - k) // 2 + 1
     y = np.zeros((x.shape[0], ho, wo, w.shape[-1]))
     for o in range(ho):
         for p in range(wo):
-            patch = xp[:, 2 * o : 2 * o + 4, 2 * p : 2 * p + 4]
+            patch = xp[:, 2 * o : 2 * o + k, 2 * p : 2 * p + k]
             y[:, o, p] = np.einsum("nhwc,hwcd->nd", patch, w)
     return y
 

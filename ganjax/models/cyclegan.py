@@ -27,7 +27,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganjax.models.layers import DownConv, UpConv, conv_valid, dcgan_init
+from ganjax.models.layers import (
+    DownConv, UpConv, conv_4x4_s2_fast, conv_transpose_4x4_s2_phase, conv_valid, dcgan_init,
+)
 
 Array = jax.Array
 SAMPLINGS = ("k4", "k3")
@@ -66,32 +68,50 @@ class PaddedConv(nn.Module):
         return y
 
 
+def _pad_to_4x4(kernel: Array) -> Array:
+    """[3, 3, i, o] -> [4, 4, i, o] with zero last taps. For stride 2 and padding 1 the 4x4
+    (transposed) convolution with this kernel is exactly the 3x3 one: both sum x[2i - 1 + k] w[k]
+    (resp. scatter to 2i - 1 + k) over the taps, the fourth tap adds zero, and the output sides
+    agree (H/2 for the convolution; 2H for the transposed one, whose 3x3 form needs
+    output_padding=1 to get there)."""
+    return jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))
+
+
 class DownConv3(nn.Module):
-    """PyTorch `Conv2d(c_in, features, 3, stride=2, padding=1)` (no bias)."""
+    """PyTorch `Conv2d(c_in, features, 3, stride=2, padding=1)` (no bias), even input sides.
+
+    Computed as the 4x4 `conv_4x4_s2_fast` of `_pad_to_4x4(kernel)` (impl="fast") or XLA's
+    strided convolution (impl="native"); the parameter is the 3x3 kernel either way."""
 
     features: int
+    impl: str = "fast"
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        kernel = self.param("kernel", dcgan_init(), (3, 3, x.shape[-1], self.features))
+        kernel = self.param("kernel", dcgan_init(), (3, 3, x.shape[-1], self.features)).astype(x.dtype)
+        if self.impl == "fast":
+            return conv_4x4_s2_fast(x, _pad_to_4x4(kernel))
         return jax.lax.conv_general_dilated(
-            x, kernel.astype(x.dtype), (2, 2), ((1, 1), (1, 1)),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            x, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
         )
 
 
 class UpConv3(nn.Module):
     """PyTorch `ConvTranspose2d(c_in, features, 3, stride=2, padding=1, output_padding=1)`
-    (no bias): H -> 2H, as an lhs-dilated convolution with the flipped kernel and padding
-    (k - 1 - p, k - 1 - p + output_padding) = (1, 2)."""
+    (no bias): H -> 2H. impl="fast": the phase form `conv_transpose_4x4_s2_phase` of
+    `_pad_to_4x4(kernel)`; "native": an lhs-dilated convolution with the flipped kernel and
+    padding (k - 1 - p, k - 1 - p + output_padding) = (1, 2)."""
 
     features: int
+    impl: str = "fast"
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        kernel = self.param("kernel", dcgan_init(), (3, 3, x.shape[-1], self.features))
+        kernel = self.param("kernel", dcgan_init(), (3, 3, x.shape[-1], self.features)).astype(x.dtype)
+        if self.impl == "fast":
+            return conv_transpose_4x4_s2_phase(x, _pad_to_4x4(kernel))
         return jax.lax.conv_general_dilated(
-            x, kernel[::-1, ::-1].astype(x.dtype), (1, 1), ((1, 2), (1, 2)), lhs_dilation=(2, 2),
+            x, kernel[::-1, ::-1], (1, 1), ((1, 2), (1, 2)), lhs_dilation=(2, 2),
             dimension_numbers=("NHWC", "HWIO", "NHWC"),
         )
 
@@ -138,13 +158,13 @@ class ResnetGenerator(nn.Module):
         h = nn.relu(_instance_norm()(h))
         for i in range(2):
             f = self.width * 2 ** (i + 1)
-            down = DownConv(f, impl=self.conv_impl, use_bias=False) if self.sampling == "k4" else DownConv3(f)
+            down = DownConv(f, impl=self.conv_impl, use_bias=False) if self.sampling == "k4" else DownConv3(f, self.conv_impl)
             h = nn.relu(_instance_norm()(down(h)))
         for _ in range(self.num_blocks):
             h = ResidualBlock(self.width * 4, self.conv_impl)(h)
         for i in range(2):
             f = self.width * 2 ** (1 - i)
-            up = UpConv(f, impl=self.conv_impl, use_bias=False) if self.sampling == "k4" else UpConv3(f)
+            up = UpConv(f, impl=self.conv_impl, use_bias=False) if self.sampling == "k4" else UpConv3(f, self.conv_impl)
             h = nn.relu(_instance_norm()(up(h)))
         h = PaddedConv(self.channels, 7, 3, "reflect", use_bias=True, impl=self.conv_impl)(h)
         return jnp.tanh(h)
