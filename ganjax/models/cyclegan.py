@@ -14,11 +14,12 @@ Pure Flax modules, after junyanz/pytorch-CycleGAN-and-pix2pix (`ResnetGenerator`
   returns the last feature layer (the input of the final conv), report 001's f_D.
 
 `sampling` chooses the generator's resampling layers: "k4" (default) uses the 4x4 stride-2
-`DownConv` / `UpConv` of `layers.py` (same output sizes as the reference, fast equivalent forms
-on CPU); "k3" is the reference's exact form, `Conv2d(k=3, s=2, p=1)` and
-`ConvTranspose2d(k=3, s=2, p=1, output_padding=1)`. Convolutions followed by instance norm have
-no bias (the norm removes it); stride-1 convolutions pad explicitly and go through
-`layers.conv_valid`, whose kernel gradient is one matrix product (much faster on CPU).
+`DownConv` / `UpConv` of `layers.py` (same output sizes as the reference); "k3" is the
+reference's exact form, `Conv2d(k=3, s=2, p=1)` and `ConvTranspose2d(k=3, s=2, p=1,
+output_padding=1)`, computed by the same fast 4x4 forms with a zero fourth tap. Convolutions
+followed by instance norm have no bias (the norm removes it); stride-1 convolutions pad
+explicitly and go through `layers.conv_valid` (Winograd for the 3x3 residual convolutions,
+shifted sums for the one-channel output / score layers: the fast exact forms on CPU).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class PaddedConv(nn.Module):
     padding: int = 0
     pad_mode: str = "constant"
     use_bias: bool = True
-    impl: str = "fast"  # fast: `conv_valid` (matrix-product kernel gradient) | native: XLA's
+    impl: str = "fast"  # fast: `layers.conv_valid` (fast exact forms) | native: XLA's conv
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
