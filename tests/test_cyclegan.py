@@ -108,8 +108,8 @@ def test_k3_resampling_layers_match_pytorch_semantics(impl):
 
     x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 8, 3))
     for layer, reference, out_shape in (
-        (DownConv3(5, impl), numpy_conv, (2, 3, 4, 5)),
-        (UpConv3(5, impl), numpy_conv_transpose, (2, 12, 16, 5)),
+        (DownConv3(5, impl=impl, use_bias=False), numpy_conv, (2, 3, 4, 5)),
+        (UpConv3(5, impl=impl, use_bias=False), numpy_conv_transpose, (2, 12, 16, 5)),
     ):
         variables = layer.init(jax.random.PRNGKey(1), x)
         w = variables["params"]["kernel"]

@@ -24,12 +24,15 @@ shifted sums for the one-channel output / score layers: the fast exact forms on 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from ganjax.models.layers import (
-    DownConv, UpConv, conv_4x4_s2_fast, conv_transpose_4x4_s2_phase, conv_valid, dcgan_init,
+    DownConv, StridedConv, UpConv, conv_4x4_s2_fast, conv_transpose_4x4_s2_phase, conv_valid,
+    dcgan_init,
 )
 
 Array = jax.Array
@@ -78,43 +81,36 @@ def _pad_to_4x4(kernel: Array) -> Array:
     return jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))
 
 
-class DownConv3(nn.Module):
-    """PyTorch `Conv2d(c_in, features, 3, stride=2, padding=1)` (no bias), even input sides.
-
-    Computed as the 4x4 `conv_4x4_s2_fast` of `_pad_to_4x4(kernel)` (impl="fast") or XLA's
-    strided convolution (impl="native"); the parameter is the 3x3 kernel either way."""
-
-    features: int
-    impl: str = "fast"
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        kernel = self.param("kernel", dcgan_init(), (3, 3, x.shape[-1], self.features)).astype(x.dtype)
-        if self.impl == "fast":
-            return conv_4x4_s2_fast(x, _pad_to_4x4(kernel))
-        return jax.lax.conv_general_dilated(
-            x, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        )
+def _down3_native(x: Array, kernel: Array) -> Array:
+    return jax.lax.conv_general_dilated(
+        x, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-class UpConv3(nn.Module):
-    """PyTorch `ConvTranspose2d(c_in, features, 3, stride=2, padding=1, output_padding=1)`
-    (no bias): H -> 2H. impl="fast": the phase form `conv_transpose_4x4_s2_phase` of
-    `_pad_to_4x4(kernel)`; "native": an lhs-dilated convolution with the flipped kernel and
-    padding (k - 1 - p, k - 1 - p + output_padding) = (1, 2)."""
+def _up3_native(x: Array, kernel: Array) -> Array:
+    """An lhs-dilated convolution with the flipped kernel and padding
+    (k - 1 - p, k - 1 - p + output_padding) = (1, 2)."""
+    return jax.lax.conv_general_dilated(
+        x, kernel[::-1, ::-1], (1, 1), ((1, 2), (1, 2)), lhs_dilation=(2, 2),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
-    features: int
-    impl: str = "fast"
 
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        kernel = self.param("kernel", dcgan_init(), (3, 3, x.shape[-1], self.features)).astype(x.dtype)
-        if self.impl == "fast":
-            return conv_transpose_4x4_s2_phase(x, _pad_to_4x4(kernel))
-        return jax.lax.conv_general_dilated(
-            x, kernel[::-1, ::-1], (1, 1), ((1, 2), (1, 2)), lhs_dilation=(2, 2),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        )
+class DownConv3(StridedConv):
+    """PyTorch `Conv2d(c_in, features, 3, stride=2, padding=1)`, even input sides. "fast":
+    `conv_4x4_s2_fast` of `_pad_to_4x4(kernel)`; "native": XLA's strided convolution."""
+
+    kernel_size: ClassVar[int] = 3
+    forms: ClassVar[dict] = {
+        "fast": lambda x, k: conv_4x4_s2_fast(x, _pad_to_4x4(k)), "native": _down3_native}
+
+
+class UpConv3(StridedConv):
+    """PyTorch `ConvTranspose2d(c_in, features, 3, stride=2, padding=1, output_padding=1)`:
+    H -> 2H. "fast": the phase form `conv_transpose_4x4_s2_phase` of `_pad_to_4x4(kernel)`;
+    "native": `_up3_native`."""
+
+    kernel_size: ClassVar[int] = 3
+    forms: ClassVar[dict] = {
+        "fast": lambda x, k: conv_transpose_4x4_s2_phase(x, _pad_to_4x4(k)), "native": _up3_native}
 
 
 class ResidualBlock(nn.Module):
@@ -159,13 +155,13 @@ class ResnetGenerator(nn.Module):
         h = nn.relu(_instance_norm()(h))
         for i in range(2):
             f = self.width * 2 ** (i + 1)
-            down = DownConv(f, impl=self.conv_impl, use_bias=False) if self.sampling == "k4" else DownConv3(f, self.conv_impl)
+            down = (DownConv if self.sampling == "k4" else DownConv3)(f, impl=self.conv_impl, use_bias=False)
             h = nn.relu(_instance_norm()(down(h)))
         for _ in range(self.num_blocks):
             h = ResidualBlock(self.width * 4, self.conv_impl)(h)
         for i in range(2):
             f = self.width * 2 ** (1 - i)
-            up = UpConv(f, impl=self.conv_impl, use_bias=False) if self.sampling == "k4" else UpConv3(f, self.conv_impl)
+            up = (UpConv if self.sampling == "k4" else UpConv3)(f, impl=self.conv_impl, use_bias=False)
             h = nn.relu(_instance_norm()(up(h)))
         h = PaddedConv(self.channels, 7, 3, "reflect", use_bias=True, impl=self.conv_impl)(h)
         return jnp.tanh(h)

@@ -239,8 +239,9 @@ def _conv_4x4_s2_bwd(residuals, dy):
 _conv_4x4_s2_even.defvjp(_conv_4x4_s2_fwd, _conv_4x4_s2_bwd)
 
 
-class _Conv4x4Stride2(nn.Module):
-    """A 4x4 stride-2 (transposed) convolution with parameter `kernel` [4, 4, c_in, features].
+class StridedConv(nn.Module):
+    """A stride-2 (transposed) convolution with parameter `kernel` [k, k, c_in, features],
+    k = `kernel_size`; subclasses name their forms (`impl` -> function of (x, kernel)).
 
     Attributes:
       features: output channels.
@@ -253,6 +254,7 @@ class _Conv4x4Stride2(nn.Module):
     use_bias: bool = True
     kernel_init: Initializer = dcgan_init()
     forms: ClassVar[dict[str, Callable[[Array, Array], Array]]] = {}
+    kernel_size: ClassVar[int] = 4
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -260,21 +262,22 @@ class _Conv4x4Stride2(nn.Module):
             raise ValueError(
                 f"{type(self).__name__}.impl must be one of {sorted(self.forms)}, got {self.impl!r}."
             )
-        kernel = self.param("kernel", self.kernel_init, (4, 4, x.shape[-1], self.features))
+        k = self.kernel_size
+        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
         y = self.forms[self.impl](x, kernel.astype(x.dtype))
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(x.dtype)
         return y
 
 
-class UpConv(_Conv4x4Stride2):
+class UpConv(StridedConv):
     """2x up-sampling: PyTorch `ConvTranspose2d(c_in, features, 4, stride=2, padding=1)`;
     "fast" is the phase form (`conv_transpose_4x4_s2_phase`)."""
 
     forms: ClassVar[dict] = {"fast": conv_transpose_4x4_s2_phase, "native": conv_transpose_4x4_s2}
 
 
-class DownConv(_Conv4x4Stride2):
+class DownConv(StridedConv):
     """2x down-sampling: PyTorch `Conv2d(c_in, features, 4, stride=2, padding=1)`;
     "fast" routes the input gradient through the phase form (`conv_4x4_s2_fast`)."""
 
