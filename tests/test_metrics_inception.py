@@ -1,6 +1,6 @@
 """FID Inception-v3: weight-file errors, .npz round trip, and equivalence with pytorch-fid.
 
-The equivalence test needs torch, torchvision and pytorch-fid (the `fid_test` extra: pip install -e ".[test,fid_test]")
+The equivalence test needs torch, torchvision and pytorch-fid (the `torch` extra: pip install -e ".[test,torch]")
 and is skipped without them.
 """
 

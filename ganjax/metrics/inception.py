@@ -330,7 +330,7 @@ def _torch_load(path) -> Mapping[str, Any]:
     except ImportError as e:
         raise ImportError(f"Reading {path} needs torch (CPU build is enough), only once: "
                           "convert it with `python -m ganjax.metrics.inception SRC.pth DST.npz` "
-                          "where torch is installed (pip install -e '.[fid_test]') and use the "
+                          "where torch is installed (pip install -e '.[torch]') and use the "
                           ".npz.") from e
     return torch.load(path, map_location="cpu", weights_only=True)
 
