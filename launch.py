@@ -11,7 +11,6 @@ workdir defaults to `workdirs/<config.name>`; re-running the same command resume
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
@@ -20,27 +19,6 @@ from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default: workdirs/<config.name>).")
-
-# config.job -> "module:function(config, workdir)".
-JOBS = {
-    "train": "ganjax.train:train_and_evaluate",
-    "dataset_stats": "ganjax.data.stats:run",
-    "translate": "ganjax.translate:run",
-}
-
-# Errors a user can cause: printed as one line, exit status 2.
-USER_ERRORS = (
-    "ganjax.config:ConfigError",
-    "ganjax.data.pipeline:DatasetError",
-    "ganjax.checkpoint:CheckpointError",
-    "ganjax.train:TrainingError",
-)
-
-
-def _resolve(spec: str):
-    module, name = spec.split(":")
-    return getattr(importlib.import_module(module), name)
-
 
 def _fail(message: str) -> None:
     lines = [line.strip() for line in str(message).splitlines() if line.strip()]
@@ -69,21 +47,18 @@ def main(argv, config):
         _fail(f"unexpected arguments {argv[1:]}; use --config.key=value for overrides.")
     _quiet_library_logs()
     # Multi-host initialisation must precede every other JAX call.
-    from ganjax import config as config_lib, sharding
+    from ganjax import config as config_lib, errors, jobs, sharding
 
     sharding.initialize_distributed(config.get("distributed") or None)
-    if config.job not in JOBS:
-        _fail(f"unknown config.job {config.job!r}; choose one of {sorted(JOBS)}.")
     workdir = _WORKDIR.value or os.path.join("workdirs", config.name)
-    user_errors = tuple(_resolve(e) for e in USER_ERRORS)
     try:
         config_lib.validate(config)
         # TensorFlow (tf.data) must not take the accelerators from JAX.
         import tensorflow as tf
 
         tf.config.set_visible_devices([], "GPU")
-        _resolve(JOBS[config.job])(config, workdir)
-    except user_errors as e:
+        jobs.get(config.job)(config, workdir)
+    except errors.UserError as e:  # anything a user can fix: one line, exit status 2
         _fail(str(e))
 
 

@@ -1,4 +1,4 @@
-"""Conditional DCGAN (cDCGAN, MISSION row 004) on the 5,000 real MNIST digits bundled offline.
+"""Conditional DCGAN (cDCGAN, report 004 in docs/references.md) on the 5,000 real MNIST digits bundled offline.
 
 The quick-start job: labels go to G and D (dense -> reshape -> concatenate), non-saturating G
 loss, Adam(2e-4, b1 0.5) decaying linearly to 0 over the last 60% of the steps. At the end an independent classifier (logistic regression on the real
@@ -9,6 +9,7 @@ digits) checks that each sample shows the digit it was asked for (eval/label_acc
     python launch.py --config=configs/cgan_mnist.py:tiny --workdir=/tmp/tiny   # seconds, for tests
 """
 
+from ganjax import evaluators
 from ganjax.config import apply_variant, base_config
 
 
@@ -32,6 +33,5 @@ def get_config(arg: str | None = None):
     c.train.log_every = 100
     c.train.sample_every = 500
     c.train.checkpoint_every = 500
-    c.eval.label_accuracy = True
-    c.eval.num_samples = 1000
+    c.evals.label_accuracy = evaluators.entry("label_accuracy", every=500, num_samples=1000)
     return apply_variant(c, arg)

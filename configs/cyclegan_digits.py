@@ -14,9 +14,8 @@ from ganjax.config import apply_variant, base_config
 
 
 def get_config(arg: str | None = None):
-    c = base_config()
+    c = base_config("cyclegan")
     c.name = "cyclegan_digits"
-    c.gan.name = "cyclegan"
     c.gan.loss = "least_squares"
     c.gan.real_target = 0.9
     c.cyclegan.g_width = 16
@@ -38,10 +37,4 @@ def get_config(arg: str | None = None):
     c.train.sample_every = 100
     c.train.checkpoint_every = 200
     c.train.sample_cols = 6
-    c = apply_variant(c, arg)
-    if arg == "tiny":
-        c.cyclegan.g_width = 8
-        c.cyclegan.d_width = 8
-        c.cyclegan.g_blocks = 1
-        c.data.batch_size = 4
-    return c
+    return apply_variant(c, arg)

@@ -1,4 +1,4 @@
-"""CycleGAN emotion transfer on FER2013 (MISSION row 001): Neutral <-> Happy, 48x48 gray.
+"""CycleGAN emotion transfer on FER2013 (report 001, docs/references.md): Neutral <-> Happy, 48x48 gray.
 
 The reference CycleGAN (ResNet-6 generators, 70x70 PatchGAN discriminators, LSGAN, cycle L1 with
 lambda 10, identity loss 0.5 * lambda, image pools of 50 fakes) with report 001's fixes:
@@ -17,9 +17,8 @@ from ganjax.config import apply_variant, base_config
 
 
 def get_config(arg: str | None = None):
-    c = base_config()
+    c = base_config("cyclegan")
     c.name = "cyclegan_fer"
-    c.gan.name = "cyclegan"
     c.gan.loss = "least_squares"
     c.gan.real_target = 0.9  # soft real labels (report 001)
     c.cyclegan.g_blocks = 6  # 9 also available
@@ -49,14 +48,7 @@ def get_config(arg: str | None = None):
     c.train.sample_every = 1000
     c.train.checkpoint_every = 1000
     c.train.sample_cols = 8
-    return _tiny(apply_variant(c, arg), arg)
-
-
-def _tiny(c, arg):
+    c = apply_variant(c, arg)
     if arg == "tiny":
-        c.cyclegan.g_width = 8
-        c.cyclegan.d_width = 8
-        c.cyclegan.g_blocks = 1
         c.cyclegan.pool_size = 4
-        c.data.batch_size = 4
     return c

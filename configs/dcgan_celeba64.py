@@ -1,4 +1,4 @@
-"""The classic DCGAN (Radford et al. 2015) on CelebA faces at 64x64 RGB (MISSION row 003).
+"""The classic DCGAN (Radford et al. 2015) on CelebA faces at 64x64 RGB (report 003, docs/references.md).
 
 Needs tfds `celeb_a` prepared in the tfds data dir (its download is flaky: see
 docs/datasets.md for preparing it from manually downloaded files). Faces are centre-cropped to

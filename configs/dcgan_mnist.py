@@ -1,4 +1,4 @@
-"""Unconditional DCGAN (Radford et al. 2015) on the offline MNIST digits (MISSION rows 003/004).
+"""Unconditional DCGAN (Radford et al. 2015) on the offline MNIST digits (reports 003 and 004, docs/references.md).
 
 Every knob of the report 003 study is a config key, e.g.
     python launch.py --config=configs/dcgan_mnist.py

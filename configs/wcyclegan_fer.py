@@ -1,4 +1,4 @@
-"""Wasserstein CycleGAN on FER2013 (MISSION row 001): critics with no sigmoid (a raw score),
+"""Wasserstein CycleGAN on FER2013 (report 001, docs/references.md): critics with no sigmoid (a raw score),
 trained with a gradient penalty (WGAN-GP, lambda 10; weight clipping as an option) and
 `gan.d_steps` critic updates per generator update. Everything else as configs/cyclegan_fer.py.
 
@@ -7,28 +7,15 @@ trained with a gradient penalty (WGAN-GP, lambda 10; weight clipping as an optio
     python launch.py --config=configs/wcyclegan_fer.py --config.gan.d_steps=5
 """
 
-import importlib.util
-import os
-
-from ganjax.config import apply_variant
-
-
-def _base(arg):
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cyclegan_fer.py")
-    spec = importlib.util.spec_from_file_location("cyclegan_fer_base", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from configs import cyclegan_fer
 
 
 def get_config(arg: str | None = None):
-    base = _base(arg)
-    c = base.get_config(None)
-    c.name = "wcyclegan_fer"
+    c = cyclegan_fer.get_config(arg)
+    c.name = "wcyclegan_fer" + ("_tiny" if arg == "tiny" else "")
     c.gan.loss = "wasserstein"
     c.gan.real_target = 1.0  # no labels for a critic
     c.gan.gp_weight = 10.0  # WGAN-GP (Gulrajani et al. 2017)
     c.gan.weight_clip = 0.0  # e.g. 0.01 for WGAN weight clipping instead (set gp_weight=0)
     c.gan.d_steps = 2  # n_critic: critic updates per generator update (5 in WGAN-GP's paper)
-    c.cyclegan.pool_size = 50
-    return base._tiny(apply_variant(c, arg), arg)
+    return c

@@ -1,4 +1,4 @@
-"""Checkpoints of the whole `GANState` with orbax's `CheckpointManager`.
+"""Checkpoints of a run's whole state (a `RunState` pytree) with orbax's `CheckpointManager`.
 
 Saves are asynchronous (training goes on while the files are written); `close()` waits. On
 restore the saved arrays are read against the shapes, dtypes and shardings of a freshly
@@ -15,8 +15,7 @@ import orbax.checkpoint as ocp
 from ganjax.train_state import GANState
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used for this config; the message names the fix."""
+from ganjax.errors import CheckpointError  # noqa: F401  (re-exported)
 
 
 class Checkpointer:
@@ -30,11 +29,20 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
-    def restore(self, template: GANState) -> GANState:
-        """The latest checkpoint restored into `template`'s structure (or `template` if none)."""
-        step = self.manager.latest_step()
+    def all_steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def restore(self, template: RunState, step: int | None = None) -> RunState:
+        """Checkpoint `step` (default: the latest) restored into `template`'s structure, or
+        `template` itself if the directory holds no checkpoint."""
+        if step is None:
+            step = self.manager.latest_step()
         if step is None:
             return template
+        if step not in self.manager.all_steps():
+            raise CheckpointError(
+                f"{self.directory} has no checkpoint of step {step}; it has {self.all_steps()}."
+            )
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
         try:
             restored = self.manager.restore(
@@ -48,7 +56,7 @@ class Checkpointer:
             ) from e
         return restored.state
 
-    def save(self, step: int, state: GANState, force: bool = False) -> bool:
+    def save(self, step: int, state: RunState, force: bool = False) -> bool:
         return self.manager.save(
             step, args=ocp.args.Composite(state=ocp.args.StandardSave(state)), force=force
         )

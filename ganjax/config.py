@@ -1,27 +1,38 @@
-"""The config schema: every key a ganjax run understands, with its default and meaning.
+"""The core config schema, and the assembly of the sections that algorithms and jobs own.
 
-Experiment files in `configs/` start from `base_config()` and change what they need; any key can
-be overridden on the command line (`--config.optim.g_lr=1e-4`). ml_collections rejects unknown
-keys and wrong types when the flag is parsed; `validate` checks values before anything runs.
+Experiment files in `configs/` start from `base_config(algorithm)` and change what they need; any
+key can be overridden on the command line (`--config.optim.g_lr=1e-4`). ml_collections rejects
+unknown keys and wrong types when the flag is parsed; `validate` checks values before anything
+runs. The sections:
+
+* core, here: `name`, `job`, `seed`, `gan` (the algorithm's name and the adversarial knobs every
+  GAN shares), `optim`, `data`, `train`, `mesh`, `distributed`;
+* `model`: the architecture named by `model.arch` (its module in `ganjax/models/` gives the
+  keys; `model.conv_impl` is always there);
+* the algorithm's own section, e.g. `cyclegan` (`Algorithm.default_config`);
+* `evals.<name>`: evaluators run during training (`ganjax/evaluators/`, each entry made with
+  `evaluators.entry(type, every=..., ...)`);
+* `jobs.<job>`: the settings of the jobs that read a trained run (`ganjax/jobs.py`).
+
+`apply_variant(c, "tiny")` applies the core's tiny values, then the architecture's, the
+algorithm's and each evaluator's (`TINY` beside the code that owns the keys).
 """
 
 from __future__ import annotations
 
 import ml_collections
 
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the message names the key and the fix."""
+from ganjax.errors import ConfigError  # noqa: F401  (re-exported: configs raise it)
 
 
-def base_config() -> ml_collections.ConfigDict:
+def _core() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "run"  # the default workdir is workdirs/<name>
-    c.job = "train"  # train | dataset_stats | translate (see launch.py JOBS)
+    c.job = "train"  # what launch.py runs (ganjax/jobs.py: train | dataset_stats | translate)
     c.seed = 0  # all randomness (init, data order, noise) derives from it
 
     c.gan = ml_collections.ConfigDict()
-    c.gan.name = "dcgan"  # algorithm in ganjax/gans/
+    c.gan.name = "dcgan"  # algorithm in ganjax/gans/ (set by base_config)
     c.gan.loss = "non_saturating"  # minimax | non_saturating | least_squares | wasserstein | hinge
     c.gan.conditional = False  # feed class labels to G and D (cGAN, report 004)
     c.gan.real_target = 1.0  # < 1: one-sided label smoothing (soft real labels)
@@ -31,44 +42,6 @@ def base_config() -> ml_collections.ConfigDict:
     c.gan.weight_clip = 0.0  # WGAN weight clipping c (0.01 in Arjovsky et al.); 0 = off
     c.gan.instance_noise = 0.0  # std of Gaussian noise on D inputs (report 000: 1/15, 1/20)
     c.gan.instance_noise_anneal_steps = 0  # linear decay of that std to 0; 0 = constant
-
-    c.model = ml_collections.ConfigDict()
-    c.model.z_dim = 100
-    c.model.g_width = 64  # channels of G's last hidden layer (ngf)
-    c.model.d_width = 64  # channels of D's first layer (ndf)
-    c.model.d_depth = 0  # stride-2 convs in D; 0 = down to a 4..7 px map
-    c.model.g_batch_norm = True
-    c.model.d_batch_norm = True
-    c.model.d_dropout = 0.0
-    c.model.spectral_norm = False  # on every D layer (Miyato et al. 2018)
-    c.model.d_output = "linear"  # linear | sigmoid (report 003)
-    c.model.conv_impl = "fast"  # fast (stride-1 forms, same maps) | native
-
-    # CycleGAN (gan.name=cyclegan, MISSION row 001; docs/cyclegan.md). Its adversarial loss is
-    # gan.loss (least_squares or wasserstein), critic steps gan.d_steps, soft real labels
-    # gan.real_target, WGAN-GP / clipping gan.gp_weight / gan.weight_clip.
-    c.cyclegan = ml_collections.ConfigDict()
-    c.cyclegan.g_width = 64  # channels of the generators' first layer (ngf)
-    c.cyclegan.g_blocks = 6  # residual blocks per generator (6 or 9 in the reference)
-    c.cyclegan.d_width = 64  # channels of the PatchGAN's first layer (ndf)
-    c.cyclegan.d_layers = 3  # stride-2 convs of the PatchGAN (3 = 70x70 patches)
-    c.cyclegan.sampling = "k4"  # G resampling: k4 (4x4 stride-2 UpConv/DownConv) | k3 (reference 3x3 forms)
-    c.cyclegan.cycle_weight = 10.0  # lambda_cycle on the L1 cycle loss (each direction)
-    c.cyclegan.identity_weight = 0.5  # identity loss weight as a fraction of cycle_weight; 0 = off
-    c.cyclegan.pool_size = 50  # past fakes stored per discriminator (image pool); 0 = off
-    c.cyclegan.weighted_cycle = False  # report 001's weighted cycle loss (D feature + pixel terms)
-    c.cyclegan.gamma_steps = 0  # weighted cycle: steps over which gamma rises 0 -> 1; 0 = train.num_steps
-    c.cyclegan.sample_split = ""  # split whose first images make the sample grid; "" = data.split
-
-    # The translate job (config.job=translate, ganjax/translate.py).
-    c.translate = ml_collections.ConfigDict()
-    c.translate.direction = "a2b"  # a2b (generator G) | b2a (generator F)
-    c.translate.split = ""  # split of the source domain to translate; "" = data.split
-    c.translate.folder = ""  # translate the images in this folder instead (png/jpg)
-    c.translate.output = ""  # output root; "" = <workdir>/translated
-    c.translate.limit = 0  # translate at most this many images; 0 = all
-    c.translate.label = ""  # class name of the output; "" = the target domain's class names
-    c.translate.batch_size = 64  # images per generator call
 
     c.optim = ml_collections.ConfigDict()
     c.optim.optimizer = "adam"  # adam | rmsprop
@@ -111,14 +84,32 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.keep_checkpoints = 3
     c.train.sample_cols = 8  # grid columns (rows: one per class, or sample_cols)
 
-    c.eval = ml_collections.ConfigDict()
-    c.eval.label_accuracy = False  # score samples with a classifier fit on the real data
-    c.eval.num_samples = 1000
-    c.eval.every = 0  # also every N steps; 0 = only at the end
+    c.evals = ml_collections.ConfigDict()  # name -> evaluators.entry(type, every=..., ...)
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.num_devices = 0  # 0 = all visible devices
     c.distributed = False  # jax.distributed.initialize() (or GANJAX_DISTRIBUTED=1)
+    return c
+
+
+def base_config(algorithm: str = "dcgan", arch: str | None = None) -> ml_collections.ConfigDict:
+    """The core keys plus the sections `algorithm` (a registered `gan.name`) owns: its
+    architecture's `model` keys (`arch`, default the algorithm's), its own section, and every
+    job's `jobs.<job>` section."""
+    from ganjax import gans, jobs, models
+
+    c = _core()
+    cls = gans.get(algorithm)
+    c.gan.name = algorithm
+    arch = arch or cls.default_arch
+    if arch:
+        c.model = models.get(arch).default_config()
+    else:
+        c.model = ml_collections.ConfigDict()
+        c.model.conv_impl = "fast"  # fast (CPU-friendly equivalent forms) | native (XLA's ops)
+    if cls.config_section:
+        c[cls.config_section] = cls.default_config()
+    c.jobs = jobs.default_configs()
     return c
 
 
@@ -143,8 +134,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     need(config.gan.gp_weight >= 0 and config.gan.weight_clip >= 0, "gp_weight and weight_clip must be >= 0.")
     need(config.gan.instance_noise >= 0, "config.gan.instance_noise must be >= 0.")
-    need(0.0 <= config.model.d_dropout < 1.0, "config.model.d_dropout must be in [0, 1).")
-    need(config.model.d_output in ("linear", "sigmoid"), "config.model.d_output must be 'linear' or 'sigmoid'.")
     d = config.data
     need(d.name != "image_folder" or bool(d.folder), "config.data.name=image_folder needs --config.data.folder=/path/to/root (root/<split>/<class>/*.png).")
     need(d.jitter >= 0, f"config.data.jitter must be >= 0 pixels, got {d.jitter}.")
@@ -164,28 +153,69 @@ def validate(config: ml_collections.ConfigDict) -> None:
         not d.label_attribute or d.name == "celeb_a" or "celeb_a:" in d.domain_a + d.domain_b,
         "config.data.label_attribute applies to celeb_a only (data.name or a 'celeb_a:' domain).",
     )
+    _validate_sections(config)
+
+
+def _validate_sections(config: ml_collections.ConfigDict) -> None:
+    """The algorithm, its sections, the architecture and the evaluator entries exist and fit."""
+    from ganjax import evaluators, gans, jobs, models
+
+    cls = gans.get(config.gan.name)  # ConfigError naming the choices
+    hint = f"start the config from base_config({config.gan.name!r}) (ganjax/config.py)"
+    if cls.config_section and cls.config_section not in config:
+        raise ConfigError(f"config.gan.name={config.gan.name!r} needs the config.{cls.config_section} section: {hint}.")
+    if "arch" in config.model:
+        expected = models.get(config.model.arch).default_config()
+        missing = sorted(set(expected) - set(config.model))
+        if missing:
+            raise ConfigError(
+                f"config.model.arch={config.model.arch!r} needs the keys {missing}: start the config "
+                f"from base_config({config.gan.name!r}, arch={config.model.arch!r}) (ganjax/config.py)."
+            )
+    jobs.get(config.job)
+    evaluators.check_config(config.get("evals") or {})
+
+
+TINY = {
+    "data.batch_size": 16,
+    "data.shuffle_buffer": 256,
+    "train.num_steps": 6,
+    "train.log_every": 2,
+    "train.sample_every": 3,
+    "train.checkpoint_every": 3,
+    "train.sample_cols": 4,
+}
+
+
+def update_flattened(c: ml_collections.ConfigDict, values: dict) -> None:
+    """Sets `{"a.b": v}` keys that exist in `c` (a TINY dict may name keys of absent sections)."""
+    for path, value in values.items():
+        *parents, leaf = path.split(".")
+        node = c
+        for p in parents:
+            node = node.get(p) if node is not None else None
+        if node is not None and leaf in node:
+            node[leaf] = value
 
 
 def apply_variant(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
     """Applies a named variant given as `--config=configs/X.py:VARIANT`.
 
     `tiny`: seconds on a CPU (small networks and batches, a handful of steps) for tests and
-    smoke runs; its workdir name gets a `_tiny` suffix.
+    smoke runs; its workdir name gets a `_tiny` suffix. The core's values (`TINY` here), then
+    those of the architecture, the algorithm and each evaluator entry.
     """
+    from ganjax import evaluators, gans, models
+
     if not arg:
         return c
     if arg != "tiny":
         raise ConfigError(f"unknown config variant {arg!r}; the configs know 'tiny'.")
     c.name += "_tiny"
-    c.model.z_dim = 8
-    c.model.g_width = 8
-    c.model.d_width = 8
-    c.data.batch_size = 16
-    c.data.shuffle_buffer = 256
-    c.train.num_steps = 6
-    c.train.log_every = 2
-    c.train.sample_every = 3
-    c.train.checkpoint_every = 3
-    c.train.sample_cols = 4
-    c.eval.num_samples = 100
+    update_flattened(c, TINY)
+    if "arch" in c.model:
+        update_flattened(c, models.get(c.model.arch).TINY)
+    update_flattened(c, gans.get(c.gan.name).TINY)
+    for entry in (c.get("evals") or {}).values():
+        update_flattened(entry, evaluators.get(entry.type).TINY)
     return c

@@ -37,3 +37,15 @@ def make_optimizer(
     if weight_clip:
         tx = optax.chain(tx, losses.weight_clipping(weight_clip))
     return tx
+
+
+def make_optimizers(config, d_updates_per_step: int = 1) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+    """(G's, D's) optimizers from `config.optim`: learning rates `g_lr` / `d_lr`, schedules over
+    `train.num_steps` G updates and `num_steps * d_updates_per_step` D updates, and WGAN weight
+    clipping (`gan.weight_clip`) on D."""
+    num_steps = config.train.num_steps
+    g_tx = make_optimizer(config.optim, config.optim.g_lr, num_steps)
+    d_tx = make_optimizer(
+        config.optim, config.optim.d_lr, num_steps * d_updates_per_step, config.gan.weight_clip
+    )
+    return g_tx, d_tx

@@ -1,6 +1,7 @@
 """The one training loop: restore -> step -> report / sample / evaluate / checkpoint -> done.
 
-Every algorithm in `ganjax/gans/` runs through `train_and_evaluate(config, workdir)`:
+Every algorithm in `ganjax/gans/` (GAN or not: the loop needs only the `Algorithm` protocol and
+a state with `.step`) runs through `train_and_evaluate(config, workdir)`:
 
 * the state is initialised, replicated on the mesh, and replaced by the latest checkpoint in
   `workdir/checkpoints` if there is one (re-running the same command resumes);
@@ -8,8 +9,11 @@ Every algorithm in `ganjax/gans/` runs through `train_and_evaluate(config, workd
   replicated and donated;
 * scalars go to the console, TensorBoard and `workdir/metrics.jsonl` every `log_every` steps,
   with steps/s and ETA from clu's `ReportProgress`;
-* a fixed-noise sample grid (one row per class for conditional models) is written as PNG to
-  `workdir/samples/` and to TensorBoard every `sample_every` steps and at the end;
+* the algorithm's sample grid (fixed inputs; one row per class for conditional models) is
+  written as PNG to `workdir/samples/` and to TensorBoard every `sample_every` steps and at the
+  end;
+* the evaluators of `config.evals` run at their own cadence and at the end (`eval/*` scalars,
+  images as PNG under `workdir/evals/`);
 * checkpoints every `checkpoint_every` steps, at the end, and when SIGTERM/SIGINT arrive
   (the loop saves and returns cleanly);
 * a NaN or infinite loss stops the run with an error; the last good checkpoint stays.
@@ -31,65 +35,11 @@ import numpy as np
 from absl import logging
 from clu import metric_writers, periodic_actions
 
-from ganjax import gans, images, sharding
+from ganjax import evaluators, gans, images, runs, sharding
 from ganjax.checkpoint import Checkpointer
-from ganjax.data import pipeline
-from ganjax.train_state import GANState
-
-# Keys that may change between a run and its resumption without invalidating checkpoints.
-RESUMABLE_KEYS = (
-    "train.", "eval.", "mesh.", "distributed", "translate.",
-    "data.data_dir", "data.download", "data.manual_dir", "data.preview", "data.folder",
-)
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (e.g. a NaN loss); the message says what to change."""
-
-
-# --------------------------------------------------------------------------------------------
-# Workdir: config record and compatibility.
-# --------------------------------------------------------------------------------------------
-
-
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def record_config(config: ml_collections.ConfigDict, workdir: str, has_checkpoint: bool) -> None:
-    """Writes workdir/config.json; refuses to resume a checkpoint under a different model.
-
-    Only `RESUMABLE_KEYS` (steps, intervals, devices, data location) may differ from the config
-    that wrote the checkpoints; anything else would silently mix two experiments.
-    """
-    path = os.path.join(workdir, "config.json")
-    new = json.loads(config.to_json_best_effort())
-    if has_checkpoint and os.path.exists(path):
-        with open(path) as f:
-            old = _flatten(json.load(f))
-        flat = _flatten(new)
-        # Keys the recorded config lacks were added to ganjax later, with defaults that keep
-        # the old behaviour: only keys present in both are compared.
-        changed = sorted(
-            k
-            for k in set(old) & set(flat)
-            if old[k] != flat[k] and not k.startswith(RESUMABLE_KEYS)
-        )
-        if changed:
-            details = ", ".join(f"{k}: {old.get(k)!r} -> {flat.get(k)!r}" for k in changed[:8])
-            raise TrainingError(
-                f"{workdir} holds checkpoints of a run with another config ({details}). "
-                "Resume with the same config, or choose a new --workdir."
-            )
-    with open(path + ".tmp", "w") as f:
-        json.dump(new, f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
+from ganjax.errors import TrainingError  # noqa: F401  (re-exported)
+from ganjax.runs import RESUMABLE_KEYS, flatten, record_config  # noqa: F401  (re-exported)
+from ganjax.train_state import RunState
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,30 +145,30 @@ def _check_finite(step: int, scalars: dict[str, float], last_checkpoint: int | N
         )
 
 
-def write_samples(writer, workdir: str, step: int, grid: np.ndarray) -> str:
-    path = os.path.join(workdir, "samples", f"samples_{step:07d}.png")
+def write_image(writer, directory: str, name: str, step: int, image: np.ndarray) -> str:
+    """`image` (uint8 [H, W, C]) as `directory/<name>_<step>.png` and a TensorBoard image."""
+    path = os.path.join(directory, f"{name}_{step:07d}.png")
     if jax.process_index() == 0:
-        images.save_png(grid, path)
-        writer.write_images(step, {"samples": grid[None]})
+        os.makedirs(directory, exist_ok=True)
+        images.save_png(image, path)
+        writer.write_images(step, {name: image[None]})
     return path
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANState:
-    """Trains `config.gan.name` on `config.data` in `workdir`, resuming if it holds a checkpoint."""
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunState:
+    """Trains `config.gan.name` on its data in `workdir`, resuming if it holds a checkpoint."""
     workdir = os.path.abspath(workdir)
     mesh = sharding.make_mesh(config.mesh.num_devices)
-    # The dataset's shape and classes decide the model, so the data comes first; both are
-    # checked before anything is written to the workdir.
-    gan_class = gans.get(config.gan.name)
-    if hasattr(gan_class, "data_info"):  # e.g. two-domain algorithms (CycleGAN)
-        info = gan_class.data_info(config)
-    else:
-        info = pipeline.load_split(config.data)[1]
+    # The dataset's shape and classes decide the model, so the data comes first; the data, the
+    # algorithm and the evaluators are all checked before anything is written to the workdir.
+    info = gans.get(config.gan.name).data_info(config)
     gan = gans.create(config, info)
-    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+    scheduled = evaluators.from_config(config, gan)
+    os.makedirs(workdir, exist_ok=True)
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints)
     start_checkpoint = checkpointer.latest_step()
     record_config(config, workdir, has_checkpoint=start_checkpoint is not None)
+    runs.write_data_info(workdir, info)
     state = sharding.replicate(gan.init_state(jax.random.PRNGKey(config.seed)), mesh)
     state = checkpointer.restore(state)
     start_step = int(state.step)
@@ -229,47 +179,37 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
         {k: v.num_params for k, v in state.networks().items()},
         "resuming" if start_checkpoint is not None else "starting", start_step,
     )
-    if hasattr(gan, "train_batches"):  # an algorithm with its own input (e.g. two domains)
-        batches = gan.train_batches(mesh, start_step)
-    else:
-        _, batches = pipeline.build_train_data(
-            config, mesh, n_micro=gan.n_micro, start_step=start_step
-        )
+    batches = gan.train_batches(mesh, start_step)
 
     repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharding(mesh, batch_axis=1)
     train_step = jax.jit(
         gan.train_step, in_shardings=(repl, batch_sh), out_shardings=(repl, repl), donate_argnums=0
     )
-    generate = jax.jit(gan.generate, out_shardings=repl)
-    grid_inputs, grid_rows = gan.sample_inputs(
-        jax.random.PRNGKey(config.seed + 1), config.train.sample_cols
-    )
-    label_accuracy = None
-    if config.eval.label_accuracy:
-        from ganjax.evaluation import LabelAccuracy
-
-        label_accuracy = LabelAccuracy(config.data)
+    grid = gan.grid_inputs(jax.random.PRNGKey(config.seed + 1), config.train.sample_cols)
+    render_grid = jax.jit(gan.grid, out_shardings=repl)
 
     writer = create_writer(workdir)
     if start_step == 0:
-        writer.write_hparams(_flatten(json.loads(config.to_json_best_effort())))
+        writer.write_hparams(flatten(json.loads(config.to_json_best_effort())))
     progress = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer)
     pending: list[dict[str, jax.Array]] = []
     last_checkpoint = start_checkpoint
     t_start, steps_done = time.time(), 0
 
-    def evaluate(step: int) -> None:
-        grid = images.make_grid(jax.device_get(generate(state, grid_inputs)), grid_rows)
-        write_samples(writer, workdir, step, grid)
-        if label_accuracy is not None:
-            writer.write_scalars(step, {"eval/label_accuracy": _score_labels(step)})
+    def sample_grid(step: int) -> None:
+        grid_inputs, rows = grid
+        picture = images.make_grid(jax.device_get(render_grid(state, grid_inputs)), rows)
+        write_image(writer, os.path.join(workdir, "samples"), "samples", step, picture)
 
-    def _score_labels(step: int) -> float:
-        n = config.eval.num_samples
-        labels = jnp.arange(n, dtype=jnp.int32) % label_accuracy.num_classes
-        key = jax.random.fold_in(jax.random.PRNGKey(config.seed + 2), step)
-        samples = jax.device_get(generate(state, gan.random_inputs(key, labels)))
-        return label_accuracy.score(samples, np.asarray(labels))
+    def evaluate(step: int, last: bool) -> None:
+        for s in scheduled:
+            if not s.due(step, last):
+                continue
+            for key, value in s.evaluator.run(state, step):
+                if np.ndim(value) == 3:  # an image
+                    write_image(writer, os.path.join(workdir, "evals"), key, step, np.asarray(value))
+                else:
+                    writer.write_scalars(step, {f"eval/{key}": float(value)})
 
     with StopRequest() as stop, metric_writers.ensure_flushes(writer):
         step = start_step
@@ -290,10 +230,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
                 pending.clear()
                 _check_finite(step, scalars, last_checkpoint)
                 writer.write_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
-            if step % config.train.sample_every == 0 or last:
-                evaluate(step)
-            elif config.eval.every and step % config.eval.every == 0 and label_accuracy:
-                writer.write_scalars(step, {"eval/label_accuracy": _score_labels(step)})
+            if grid is not None and (step % config.train.sample_every == 0 or last):
+                sample_grid(step)
+            evaluate(step, last)
             if (
                 step % config.train.checkpoint_every == 0
                 or last

@@ -1,13 +1,16 @@
-"""GANState: the one explicit state of a training run (DESIGN rule 3).
+"""The explicit state of a run: one pytree per run, typed per algorithm.
 
 A run's state is a single pytree: jit takes it in and gives it back, orbax saves and restores it
-whole. It holds the step, the base RNG key (randomness of step s is `fold_in(rng, s)`, so a
-resumed run draws exactly what the uninterrupted one would), and one `NetState` per network.
-Slots that an algorithm does not use stay `None` (an empty pytree: no leaves, nothing saved).
+whole, and nothing about training lives outside it (no Python-side counter a resume would lose).
+`RunState` holds the step and the base RNG key (randomness of step s is `fold_in(rng, s)`, so a
+resumed run draws exactly what the uninterrupted one would); each algorithm's state subclasses
+it with typed fields: one `NetState` per network, plus arrays such as BEGAN's `k_t` or
+CycleGAN's image pools. The loop and the checkpointer need only `.step` and `.networks()`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import flax
@@ -61,6 +64,20 @@ class NetState:
             return {"params": self.params, "batch_stats": self.batch_stats}
         return {"params": self.params}
 
+    def apply_train(
+        self, params: PyTree, *args, batch_stats: PyTree | None = None, rngs=None, **kwargs
+    ) -> tuple[Any, PyTree]:
+        """`apply_fn(..., train=True)` with `params` (and `batch_stats`, default the state's):
+        returns (outputs, new batch statistics). For modules that take a `train` flag."""
+        stats = self.batch_stats if batch_stats is None else batch_stats
+        variables = {"params": params}
+        if stats:
+            variables["batch_stats"] = stats
+        out, updates = self.apply_fn(
+            variables, *args, train=True, mutable=["batch_stats"], rngs=rngs, **kwargs
+        )
+        return out, updates.get("batch_stats", stats)
+
     def apply_gradients(self, grads: PyTree, batch_stats: PyTree | None = None) -> "NetState":
         """One optimizer update; optionally replaces the batch statistics."""
         updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
@@ -76,27 +93,16 @@ class NetState:
 
 
 @struct.dataclass
-class GANState:
-    """The whole training state.
+class RunState:
+    """What every run's state has: the step and the base key.
 
     Attributes:
       step: number of completed train steps (int32 scalar).
       rng: base PRNG key (raw uint32 key data, so that orbax stores it as a plain array).
-      generator, discriminator: the two adversaries (the discriminator slot also holds a
-        critic or BEGAN's autoencoder).
-      predictor: image -> latent network (InfoGAN/BEGAN predictor), when used.
-      k_t: BEGAN's equilibrium control variable, when used.
-      extra: algorithm-specific networks and arrays (e.g. CycleGAN's second generator /
-        discriminator pair and its image pools), a dict so new algorithms need no new field.
     """
 
     step: jax.Array
     rng: jax.Array
-    generator: NetState
-    discriminator: NetState
-    predictor: NetState | None = None
-    k_t: jax.Array | None = None
-    extra: dict[str, Any] = struct.field(default_factory=dict)
 
     def step_key(self, name: str | None = None) -> jax.Array:
         """The key of the current step (and, if `name` is given, of one use within it)."""
@@ -106,12 +112,30 @@ class GANState:
         return key
 
     def networks(self) -> dict[str, NetState]:
-        """All networks in the state by name (for parameter counts and reports)."""
-        nets = {"generator": self.generator, "discriminator": self.discriminator}
-        if self.predictor is not None:
-            nets["predictor"] = self.predictor
-        nets.update({k: v for k, v in self.extra.items() if isinstance(v, NetState)})
-        return nets
+        """Every network of the state by field name (for parameter counts and reports)."""
+        return {
+            f.name: value
+            for f in dataclasses.fields(self)
+            if isinstance(value := getattr(self, f.name), NetState)
+        }
+
+
+@struct.dataclass
+class GANState(RunState):
+    """Two adversaries, and the slots of the algorithms built on them.
+
+    Attributes:
+      generator, discriminator: the two players (the discriminator slot also holds a critic,
+        ACGAN's D with its classifier head, InfoGAN's D with its Q head, or BEGAN's autoencoder).
+      predictor: a separate image -> latent network trained against the generator (the
+        predictor of report 000), when used; never InfoGAN's Q head, which shares D's trunk.
+      k_t: BEGAN's equilibrium control variable, when used.
+    """
+
+    generator: NetState
+    discriminator: NetState
+    predictor: NetState | None = None
+    k_t: jax.Array | None = None
 
 
 def _stable_hash(name: str) -> int:

@@ -1,13 +1,13 @@
 """The translate job: a trained CycleGAN generator applied to a dataset split or a folder.
 
     python launch.py --config=configs/cyclegan_fer.py --config.job=translate \
-        [--config.translate.direction=a2b] [--config.translate.split=train] \
-        [--config.translate.folder=/path/to/pngs] [--config.translate.output=DIR]
+        [--config.jobs.translate.direction=a2b] [--config.jobs.translate.split=train] \
+        [--config.jobs.translate.folder=/path/to/pngs] [--config.jobs.translate.output=DIR]
 
-Restores the latest checkpoint of the workdir (the training run's), translates every image of
-the source domain (`data.domain_a` for a2b, `data.domain_b` for b2a) in `translate.split`, or
-every png/jpg in `translate.folder`, and writes under `translate.output` (default
-`<workdir>/translated`):
+Restores a checkpoint of the workdir (the training run's; `jobs.translate.restore`, default the
+latest), translates every image of the source domain (`data.domain_a` for a2b, `data.domain_b`
+for b2a) in `jobs.translate.split`, or every png/jpg in `jobs.translate.folder`, and writes
+under `jobs.translate.output` (default `<workdir>/translated`):
 
 * `train/<target label>/<i>.png`: the translated images, an image folder that
   `--config.data.name=image_folder --config.data.folder=<output>` (or `tfds.ImageFolder`) reads;
@@ -27,21 +27,34 @@ import re
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 from absl import logging
 
-from ganjax import gans, images as image_lib
-from ganjax.checkpoint import Checkpointer
-from ganjax.config import ConfigError
-from ganjax.data import pipeline
-from ganjax.data.core import DatasetError
+from ganjax import gans, images as image_lib, runs
+from ganjax.data import pipeline, writer
+from ganjax.errors import ConfigError, DatasetError
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """`config.jobs.translate`."""
+    c = ml_collections.ConfigDict()
+    c.direction = "a2b"  # a2b (generator G) | b2a (generator F)
+    c.split = ""  # split of the source domain to translate; "" = data.split
+    c.folder = ""  # translate the images in this folder instead (png/jpg)
+    c.output = ""  # output root; "" = <workdir>/translated
+    c.limit = 0  # translate at most this many images; 0 = all
+    c.label = ""  # class name of the output; "" = the target domain's class names
+    c.batch_size = 64  # images per generator call
+    c.restore = "latest"  # checkpoint to translate with: latest | a step number
+    return c
 
 
 def _target_label(config, target: str) -> tuple[str, tuple[str, ...], int]:
     """(label name, class names of the labelled dataset, label index) of the target domain."""
     data = config.data
     name, classes = pipeline.parse_domain(data.get(f"domain_{target}"), data.name)
-    label = config.translate.label or classes
+    label = config.jobs.translate.label or classes
     if not label or "," in label or "+" in label:
         raise ConfigError(
             f"The target domain {classes!r} is not one class; name the output's label with "
@@ -89,25 +102,14 @@ def _split_images(config, source: str, split: str, limit: int) -> np.ndarray:
 
 def run(config, workdir: str) -> dict:
     """Translates and writes (see the module docstring); returns the summary dict."""
-    tc = config.translate
+    tc = config.jobs.translate
     if tc.direction not in ("a2b", "b2a"):
-        raise ConfigError(f"config.translate.direction must be a2b or b2a, got {tc.direction!r}.")
-    gan_class = gans.get(config.gan.name)
-    if not hasattr(gan_class, "translate"):
+        raise ConfigError(f"config.jobs.translate.direction must be a2b or b2a, got {tc.direction!r}.")
+    if not gans.get(config.gan.name).can_translate:
         raise ConfigError(f"config.job=translate needs a CycleGAN config, not gan.name={config.gan.name!r}.")
     source, target = ("a", "b") if tc.direction == "a2b" else ("b", "a")
-    workdir = os.path.abspath(workdir)
-    info = gan_class.data_info(config)
-    gan = gans.create(config, info)
-    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints)
-    step = checkpointer.latest_step()
-    if step is None:
-        raise ConfigError(
-            f"No checkpoint in {workdir}/checkpoints to translate with: train first "
-            "(the same command without --config.job=translate), or pass that run's --workdir."
-        )
-    state = checkpointer.restore(gan.init_state(jax.random.PRNGKey(config.seed)))
-    checkpointer.close()
+    trained = runs.load_trained(workdir, tc.restore, config=config)
+    gan, state, info = trained.algorithm, trained.state, trained.algorithm.info
 
     split = tc.split or config.data.split
     if tc.folder:
@@ -130,31 +132,24 @@ def run(config, workdir: str) -> dict:
         out.append(image_lib.to_uint8(jax.device_get(apply(state, jnp.asarray(chunk))))[:n])
     translated = np.concatenate(out)
 
-    output = os.path.abspath(tc.output or os.path.join(workdir, "translated"))
-    folder = os.path.join(output, "train", re.sub(r"[^A-Za-z0-9_.+-]+", "_", label))
-    os.makedirs(folder, exist_ok=True)
-    for image, name in zip(translated, names):
-        image_lib.save_png(image, os.path.join(folder, f"{name}.png"))
-
-    import tensorflow_datasets as tfds
-
-    ds_name = "translated_" + re.sub(r"[^a-z0-9]+", "_", f"{tc.direction}_{label}".lower()).strip("_")
-    features = tfds.features.FeaturesDict({
-        "image": tfds.features.Image(shape=tuple(info.image_shape)),
-        "label": tfds.features.ClassLabel(names=list(class_names)),
-    })
-    tfds.dataset_builders.store_as_tfds_dataset(
-        name=ds_name, version="1.0.0", features=features,
-        split_datasets={"train": [(i, {"image": im, "label": label_index}) for i, im in enumerate(translated)]},
-        data_dir=os.path.join(output, "tfds"),
-        description=f"CycleGAN {tc.direction} translations (checkpoint step {step}) of {workdir}.",
+    output = os.path.abspath(tc.output or os.path.join(trained.workdir, "translated"))
+    folder = writer.write_png_folder(
+        os.path.join(output, "train", writer.safe_name(label)), translated, names
+    )
+    tfds_dir = writer.write_image_dataset(
+        os.path.join(output, "tfds"),
+        "translated_" + writer.safe_name(f"{tc.direction}_{label}", lower=True),
+        translated,
+        [label_index] * len(translated),
+        class_names,
+        description=f"CycleGAN {tc.direction} translations (checkpoint step {trained.step}) of {trained.workdir}.",
     )
     summary = {
         "direction": tc.direction, "source": config.data.get(f"domain_{source}"),
         "source_split": None if tc.folder else split, "folder": tc.folder or None,
         "label": label, "label_index": label_index, "class_names": list(class_names),
-        "num_images": int(len(translated)), "checkpoint_step": int(step),
-        "png_dir": folder, "tfds_dir": os.path.join(output, "tfds", ds_name, "1.0.0"),
+        "num_images": int(len(translated)), "checkpoint_step": trained.step,
+        "png_dir": folder, "tfds_dir": tfds_dir,
     }
     with open(os.path.join(output, "translated.json"), "w") as f:
         json.dump(summary, f, indent=2)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 
-class DatasetError(RuntimeError):
-    """A dataset that cannot be loaded; the message names the cause and the fix."""
+from ganjax.errors import DatasetError  # noqa: F401  (re-exported: the data modules raise it)
 
 
 @dataclasses.dataclass(frozen=True)

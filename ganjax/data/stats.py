@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 
 import ml_collections
 import numpy as np
@@ -26,13 +25,14 @@ import tensorflow as tf
 
 from ganjax import images as image_lib
 from ganjax.data import pipeline, sources
+from ganjax.data.writer import safe_name
 from ganjax.data.core import DataInfo
 
 GRID_COLS = 8
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", name) or "class"
+    return safe_name(name) or "class"
 
 
 def _split_order(name: str):

@@ -1,48 +1,57 @@
-"""Training algorithms, one file each, registered by name (DESIGN rule 5).
+"""Training algorithms, one module each, registered by name and found without a list.
 
-An algorithm is a class built from `(config, data_info)` with
-
-* `init_state(rng) -> GANState`,
-* `train_step(state, batch) -> (state, metrics)`: pure; the loop jit-compiles it over the mesh,
-* `generate(state, inputs) -> images` and `sample_inputs(key, cols) -> (inputs, rows)` for
-  sample grids and exports (`rows` = number of grid rows, e.g. one per class),
-* `n_micro`: how many real batches one train step consumes (e.g. WGAN's critic steps).
-
-Optional hooks for algorithms whose input is not one labelled dataset (e.g. CycleGAN's two
-domains): a static `data_info(config) -> DataInfo` used instead of `pipeline.load_split`, and
-`train_batches(mesh, start_step) -> iterator` used instead of `pipeline.build_train_data`.
-
-A new GAN is one module here with `@register("name")` plus one config.
+An algorithm subclasses `ganjax.gans.base.Algorithm` (the protocol, with its defaults) and is
+registered with `@gans.register("name")`; `names()` imports every module of this package, so a
+new algorithm is one file here plus one config, and the registry-wide test
+(`tests/test_algorithms.py`) runs one step of it without being told.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import Any, Callable
 
+from ganjax.errors import ConfigError
+
 _REGISTRY: dict[str, type] = {}
-_MODULES = ("ganjax.gans.dcgan", "ganjax.gans.cyclegan")
 
 
 def register(name: str) -> Callable[[type], type]:
+    """Class decorator: makes the algorithm available as `config.gan.name = name`."""
+
     def wrap(cls: type) -> type:
-        if name in _REGISTRY:
-            raise ValueError(f"GAN {name!r} is registered twice.")
+        if _REGISTRY.get(name, cls) is not cls:
+            raise ValueError(f"algorithm {name!r} is registered twice.")
         _REGISTRY[name] = cls
+        cls.name = name
         return cls
 
     return wrap
 
 
+def unregister(name: str) -> None:
+    """Removes a registration (for algorithms defined by tests)."""
+    _REGISTRY.pop(name, None)
+
+
+def _discover() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
 def names() -> list[str]:
-    for module in _MODULES:
-        importlib.import_module(module)
+    """Every registered algorithm."""
+    _discover()
     return sorted(_REGISTRY)
 
 
 def get(name: str) -> type:
-    if name not in names():
-        raise ValueError(f"Unknown config.gan.name {name!r}; choose one of {names()}.")
+    """The algorithm class registered as `name`; a ConfigError naming the choices otherwise."""
+    if name not in _REGISTRY:
+        _discover()
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown config.gan.name {name!r}; choose one of {names()}.")
     return _REGISTRY[name]
 
 
@@ -52,10 +61,9 @@ def create(config: Any, data_info: Any):
     Constructors check the config against the data; their ValueErrors become ConfigErrors
     (a user-facing one-line error in launch.py).
     """
-    from ganjax.config import ConfigError
-
+    cls = get(config.gan.name)
     try:
-        return get(config.gan.name)(config, data_info)
+        return cls(config, data_info)
     except ConfigError:
         raise
     except ValueError as e:

@@ -4,11 +4,9 @@ Unpaired translation between domain A (`data.domain_a`, e.g. FER2013 Neutral) an
 (`data.domain_b`, e.g. Happy): generators G: A -> B and F: B -> A (`models/cyclegan.py`
 ResNet-n), PatchGAN discriminators D_B (judges B: real b vs G(a)) and D_A (real a vs F(b)).
 
-State (one `GANState`, so a resumed run continues exactly):
-  generator = G (A -> B), discriminator = D_B, extra = {
-    "generator_ba": F (B -> A), "discriminator_a": D_A,
-    "pool_a", "pool_b": [pool_size, H, W, C] past fakes for D_A / D_B,
-    "pool_a_count", "pool_b_count": how many slots are filled (int32) }.
+State (one `CycleGANState`, so a resumed run continues exactly): `g_ab` = G (A -> B),
+`g_ba` = F (B -> A), `d_a`, `d_b`, and the image pools `pool_a` / `pool_b` of past fakes for
+D_A / D_B (`ImagePool`: [pool_size, H, W, C] images and how many slots are filled).
 
 Objective (per train step, all means over the batch):
   L_G,F = adv(D_B(G(a))) + adv(D_A(F(b)))
@@ -39,9 +37,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import ml_collections
+from flax import struct
+
 from ganjax import gans, losses, optim
+from ganjax.gans.adversarial import check_adversarial_config
+from ganjax.gans.base import Algorithm, mean_over_updates
 from ganjax.models.cyclegan import SAMPLINGS, PatchDiscriminator, ResnetGenerator
-from ganjax.train_state import GANState, NetState, init_step_and_rng
+from ganjax.train_state import NetState, RunState, init_step_and_rng
 
 _LOSSES = ("least_squares", "wasserstein")
 
@@ -84,6 +87,35 @@ def image_pool_query(
     return returned, pool, count
 
 
+@struct.dataclass
+class ImagePool:
+    """Past fakes shown to a discriminator: `images` [P, H, W, C], `count` filled slots (int32)."""
+
+    images: jax.Array
+    count: jax.Array
+
+    @classmethod
+    def empty(cls, size: int, image_shape) -> "ImagePool":
+        return cls(jnp.zeros((size, *image_shape), jnp.float32), jnp.zeros((), jnp.int32))
+
+    def query(self, fakes: jax.Array, key: jax.Array) -> tuple[jax.Array, "ImagePool"]:
+        """(images to show D, the updated pool): `image_pool_query` on this pool."""
+        returned, images, count = image_pool_query(self.images, self.count, fakes, key)
+        return returned, ImagePool(images, count)
+
+
+@struct.dataclass
+class CycleGANState(RunState):
+    """G: A -> B (`g_ab`), F: B -> A (`g_ba`), D_A, D_B and their image pools."""
+
+    g_ab: NetState
+    g_ba: NetState
+    d_a: NetState
+    d_b: NetState
+    pool_a: ImagePool
+    pool_b: ImagePool
+
+
 def apply_batched(apply, *batches):
     """[apply(x) for x in batches] from one call on their concatenation.
 
@@ -105,29 +137,41 @@ def apply_batched(apply, *batches):
 
 
 @gans.register("cyclegan")
-class CycleGAN:
+class CycleGAN(Algorithm):
     """See the module docstring. `config.cyclegan`, `config.gan`, `config.optim` drive it."""
 
+    config_section = "cyclegan"
+    TINY = {"cyclegan.g_width": 8, "cyclegan.d_width": 8, "cyclegan.g_blocks": 1, "data.batch_size": 4}
+    can_translate = True
+
+    @classmethod
+    def default_config(cls) -> ml_collections.ConfigDict:
+        """`config.cyclegan`: its networks and loss weights (docs/cyclegan.md). Its adversarial
+        loss is gan.loss (least_squares or wasserstein), critic steps gan.d_steps, soft real
+        labels gan.real_target, WGAN-GP / clipping gan.gp_weight / gan.weight_clip."""
+        c = ml_collections.ConfigDict()
+        c.g_width = 64  # channels of the generators' first layer (ngf)
+        c.g_blocks = 6  # residual blocks per generator (6 or 9 in the reference)
+        c.d_width = 64  # channels of the PatchGAN's first layer (ndf)
+        c.d_layers = 3  # stride-2 convs of the PatchGAN (3 = 70x70 patches)
+        c.sampling = "k4"  # G resampling: k4 (4x4 stride-2 UpConv/DownConv) | k3 (reference 3x3 forms)
+        c.cycle_weight = 10.0  # lambda_cycle on the L1 cycle loss (each direction)
+        c.identity_weight = 0.5  # identity loss weight as a fraction of cycle_weight; 0 = off
+        c.pool_size = 50  # past fakes stored per discriminator (image pool); 0 = off
+        c.weighted_cycle = False  # report 001's weighted cycle loss (D feature + pixel terms)
+        c.gamma_steps = 0  # weighted cycle: steps over which gamma rises 0 -> 1; 0 = train.num_steps
+        c.sample_split = ""  # split whose first images make the sample grid; "" = data.split
+        return c
+
     def __init__(self, config, data_info):
-        self.config = config
-        self.info = data_info
+        super().__init__(config, data_info)
         cc, gc = config.cyclegan, config.gan
-        if gc.loss not in _LOSSES:
-            raise ValueError(
-                f"CycleGAN supports config.gan.loss in {list(_LOSSES)}, got {gc.loss!r}."
-            )
+        check_adversarial_config(gc, _LOSSES)
         self.wasserstein = gc.loss == "wasserstein"
-        if self.wasserstein and gc.real_target != 1.0:
-            raise ValueError(
-                "config.gan.real_target (soft real labels) has no meaning for a Wasserstein "
-                "critic; set it to 1.0."
-            )
         if not self.wasserstein and (gc.gp_weight or gc.weight_clip):
             raise ValueError(
                 "config.gan.gp_weight / weight_clip are for gan.loss=wasserstein; set them to 0."
             )
-        if gc.d_steps < 1:
-            raise ValueError("config.gan.d_steps must be at least 1.")
         if cc.sampling not in SAMPLINGS:
             raise ValueError(f"config.cyclegan.sampling must be one of {list(SAMPLINGS)}, got {cc.sampling!r}.")
         if cc.pool_size < 0 or cc.identity_weight < 0 or cc.cycle_weight < 0:
@@ -153,11 +197,11 @@ class CycleGAN:
         self.gamma_steps = cc.gamma_steps or config.train.num_steps
 
     # ---------------------------------------------------------------------------------------
-    # Loop hooks: two-domain data.
+    # Input: two domains.
     # ---------------------------------------------------------------------------------------
 
-    @staticmethod
-    def data_info(config):
+    @classmethod
+    def data_info(cls, config):
         """Domain A's DataInfo (domain B must have the same image shape; checked by the data)."""
         from ganjax.data import pipeline
 
@@ -171,21 +215,23 @@ class CycleGAN:
         )
         return batches
 
+    def example_batch(self, key: jax.Array, batch_size: int) -> dict:
+        shape = (self.n_micro, batch_size, *self.image_shape)
+        return {
+            "a": jax.random.uniform(key, shape, jnp.float32, -1.0, 1.0),
+            "b": jax.random.uniform(jax.random.fold_in(key, 1), shape, jnp.float32, -1.0, 1.0),
+        }
+
     # ---------------------------------------------------------------------------------------
     # State.
     # ---------------------------------------------------------------------------------------
 
-    def init_state(self, rng: jax.Array) -> GANState:
+    def init_state(self, rng: jax.Array) -> CycleGANState:
         cfg = self.config
         step, base = init_step_and_rng(cfg.seed)
         k_g, k_f, k_db, k_da = jax.random.split(rng, 4)
         images = jnp.zeros((1, *self.image_shape), jnp.float32)
-        num_steps = cfg.train.num_steps
-        g_tx = optim.make_optimizer(cfg.optim, cfg.optim.g_lr, num_steps)
-        d_tx = optim.make_optimizer(
-            cfg.optim, cfg.optim.d_lr, num_steps * self.n_micro,
-            cfg.gan.weight_clip if self.wasserstein else 0.0,
-        )
+        g_tx, d_tx = optim.make_optimizers(cfg, d_updates_per_step=self.n_micro)
 
         def g(key):
             return NetState.create(self.generator.apply, self.generator.init(key, images), g_tx)
@@ -194,20 +240,10 @@ class CycleGAN:
             return NetState.create(self.discriminator.apply, self.discriminator.init(key, images), d_tx)
 
         # Distinct buffers for every leaf: the loop donates the state to the step.
-        pool = lambda: jnp.zeros((cfg.cyclegan.pool_size, *self.image_shape), jnp.float32)
-        return GANState(
-            step=step,
-            rng=base,
-            generator=g(k_g),
-            discriminator=d(k_db),
-            extra={
-                "generator_ba": g(k_f),
-                "discriminator_a": d(k_da),
-                "pool_a": pool(),
-                "pool_a_count": jnp.zeros((), jnp.int32),
-                "pool_b": pool(),
-                "pool_b_count": jnp.zeros((), jnp.int32),
-            },
+        pool = lambda: ImagePool.empty(cfg.cyclegan.pool_size, self.image_shape)
+        return CycleGANState(
+            step=step, rng=base, g_ab=g(k_g), g_ba=g(k_f), d_a=d(k_da), d_b=d(k_db),
+            pool_a=pool(), pool_b=pool(),
         )
 
     # ---------------------------------------------------------------------------------------
@@ -242,20 +278,20 @@ class CycleGAN:
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
         return d.apply_gradients(grads), dict(aux, loss=loss)
 
-    def _d_updates(self, extra, d_b, d_a, a, b, fake_b, fake_a, key):
+    def _d_updates(self, state: CycleGANState, a, b, fake_b, fake_a, key):
         """Pools the fakes and updates D_B (b vs G(a)) and D_A (a vs F(b))."""
         k_pa, k_pb, k_gb, k_ga = jax.random.split(key, 4)
-        fake_b, pool_b, count_b = image_pool_query(extra["pool_b"], extra["pool_b_count"], fake_b, k_pb)
-        fake_a, pool_a, count_a = image_pool_query(extra["pool_a"], extra["pool_a_count"], fake_a, k_pa)
-        d_b, m_b = self._d_update(d_b, b, fake_b, k_gb)
-        d_a, m_a = self._d_update(d_a, a, fake_a, k_ga)
-        extra = dict(extra, pool_a=pool_a, pool_a_count=count_a, pool_b=pool_b, pool_b_count=count_b)
+        fake_b, pool_b = state.pool_b.query(fake_b, k_pb)
+        fake_a, pool_a = state.pool_a.query(fake_a, k_pa)
+        d_b, m_b = self._d_update(state.d_b, b, fake_b, k_gb)
+        d_a, m_a = self._d_update(state.d_a, a, fake_a, k_ga)
         metrics = {f"d_b_{k}": v for k, v in m_b.items()}
         metrics.update({f"d_a_{k}": v for k, v in m_a.items()})
-        return extra, d_b, d_a, metrics
+        return state.replace(d_a=d_a, d_b=d_b, pool_a=pool_a, pool_b=pool_b), metrics
 
-    def _g_loss(self, g_params, f_params, g, f, d_b, d_a, a, b, gamma):
+    def _g_loss(self, g_params, f_params, state: CycleGANState, a, b, gamma):
         cc = self.config.cyclegan
+        g, f, d_a, d_b = state.g_ab, state.g_ba, state.d_a, state.d_b
         G = lambda x: g.apply_fn({"params": g_params}, x)
         F = lambda x: f.apply_fn({"params": f_params}, x)
         if cc.identity_weight:  # G(b) and F(a) ride along with G(a) and F(b)
@@ -286,44 +322,43 @@ class CycleGAN:
         fakes = (jax.lax.stop_gradient(fake_b), jax.lax.stop_gradient(fake_a))
         return loss, (fakes, metrics)
 
-    def train_step(self, state: GANState, batch: dict) -> tuple[GANState, dict]:
+    def train_step(self, state: CycleGANState, batch: dict) -> tuple[CycleGANState, dict]:
         """batch['a'], batch['b']: [d_steps, B, H, W, C] in [-1, 1]."""
         key = state.step_key()
-        g, d_b = state.generator, state.discriminator
-        extra = dict(state.extra)
-        f, d_a = extra["generator_ba"], extra["discriminator_a"]
         n = self.n_micro
         metrics: dict = {}
         for i in range(n - 1):  # extra critic updates (Wasserstein d_steps > 1)
             a, b = batch["a"][i], batch["b"][i]
-            fake_b = g.apply_fn(g.variables, a)
-            fake_a = f.apply_fn(f.variables, b)
-            extra, d_b, d_a, m = self._d_updates(
-                extra, d_b, d_a, a, b, fake_b, fake_a, jax.random.fold_in(key, i)
-            )
-            metrics = _accumulate(metrics, m, n)
+            fake_b = state.g_ab.apply_fn(state.g_ab.variables, a)
+            fake_a = state.g_ba.apply_fn(state.g_ba.variables, b)
+            state, m = self._d_updates(state, a, b, fake_b, fake_a, jax.random.fold_in(key, i))
+            metrics = mean_over_updates(metrics, m, n)
         a, b = batch["a"][n - 1], batch["b"][n - 1]
         gamma = losses.weighted_cycle_gamma(state.step, self.gamma_steps)
         (g_loss, ((fake_b, fake_a), g_metrics)), (g_grads, f_grads) = jax.value_and_grad(
             self._g_loss, argnums=(0, 1), has_aux=True
-        )(g.params, f.params, g, f, d_b, d_a, a, b, gamma)
-        g, f = g.apply_gradients(g_grads), f.apply_gradients(f_grads)
-        extra, d_b, d_a, m = self._d_updates(
-            extra, d_b, d_a, a, b, fake_b, fake_a, jax.random.fold_in(key, n - 1)
+        )(state.g_ab.params, state.g_ba.params, state, a, b, gamma)
+        state = state.replace(
+            g_ab=state.g_ab.apply_gradients(g_grads), g_ba=state.g_ba.apply_gradients(f_grads)
         )
-        metrics = _accumulate(metrics, m, n)
+        state, m = self._d_updates(state, a, b, fake_b, fake_a, jax.random.fold_in(key, n - 1))
+        metrics = mean_over_updates(metrics, m, n)
         metrics.update(g_metrics, g_loss=g_loss)
         metrics["d_loss"] = metrics["d_a_loss"] + metrics["d_b_loss"]
         if self.config.cyclegan.weighted_cycle:
             metrics["gamma"] = gamma
-        extra.update(generator_ba=f, discriminator_a=d_a)
-        return state.replace(step=state.step + 1, generator=g, discriminator=d_b, extra=extra), metrics
+        return state.replace(step=state.step + 1), metrics
 
     # ---------------------------------------------------------------------------------------
-    # Sampling.
+    # Translation and grids.
     # ---------------------------------------------------------------------------------------
 
-    def sample_inputs(self, key: jax.Array, cols: int) -> tuple[dict, int]:
+    def translate(self, state: CycleGANState, images: jax.Array, direction: str = "a2b") -> jax.Array:
+        """G(images) for "a2b", F(images) for "b2a"."""
+        net = state.g_ab if direction == "a2b" else state.g_ba
+        return net.apply_fn(net.variables, images)
+
+    def grid_inputs(self, key: jax.Array, cols: int) -> tuple[dict, int]:
         """The first `cols` images of each domain in `cyclegan.sample_split` (file order).
 
         The grid has `cols` rows, each [real a | G(a) | F(G(a)) | real b | F(b) | G(F(b))].
@@ -341,23 +376,10 @@ class CycleGAN:
             out[domain] = jnp.asarray(images.astype(np.float32) / 127.5 - 1.0)
         return out, cols
 
-    def translate(self, state: GANState, images: jax.Array, direction: str = "a2b") -> jax.Array:
-        """G(images) for "a2b", F(images) for "b2a"."""
-        net = state.generator if direction == "a2b" else state.extra["generator_ba"]
-        return net.apply_fn(net.variables, images)
-
-    def generate(self, state: GANState, inputs: dict) -> jax.Array:
+    def grid(self, state: CycleGANState, inputs: dict) -> jax.Array:
         """[n * 6, H, W, C]: per example a, G(a), F(G(a)), b, F(b), G(F(b)) (row-major)."""
         a, b = inputs["a"], inputs["b"]
         fake_b, fake_a = self.translate(state, a, "a2b"), self.translate(state, b, "b2a")
         rec_a, rec_b = self.translate(state, fake_b, "b2a"), self.translate(state, fake_a, "a2b")
         rows = jnp.stack([a, fake_b, rec_a, b, fake_a, rec_b], axis=1)
         return rows.reshape(-1, *a.shape[1:])
-
-
-def _accumulate(total: dict, new: dict, count: int) -> dict:
-    """Running mean of per-update metrics over `count` updates."""
-    out = dict(total)
-    for k, v in new.items():
-        out[k] = out.get(k, 0.0) + v / count
-    return out

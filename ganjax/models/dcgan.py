@@ -15,6 +15,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 from ganjax.models.layers import DownConv, UpConv, dcgan_init, maybe_spectral_norm
 
@@ -93,7 +94,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """images [N, S, S, C] (and labels [N]) -> scores [N] (and features [N, F]).
+    """images [N, S, S, C] (and labels [N]) -> {"score": [N], head: [N, n] ...}.
 
     Attributes:
       width: channels of the first conv (ndf); layer i has width * 2**i.
@@ -105,6 +106,10 @@ class Discriminator(nn.Module):
       output: "linear" (a raw score) or "sigmoid" (the score squashed to (0, 1) before the loss:
         report 003's bounded output, i.e. Keras' sigmoid layer followed by a from-logits loss).
       conv_impl: "fast" or "native" (see `layers.DownConv`); identical maps.
+      heads: extra dense heads on the last features, `(name, size)` pairs (e.g. ACGAN's
+        `("aux", num_classes)`); each is an output of the dict, a Dense layer named `head_<name>`.
+
+    With `return_features=True` the dict also holds `features` [N, F], the flattened last map.
     """
 
     width: int = 64
@@ -115,6 +120,7 @@ class Discriminator(nn.Module):
     spectral_norm: bool = False
     output: str = "linear"
     conv_impl: str = "fast"
+    heads: tuple[tuple[str, int], ...] = ()
 
     @nn.compact
     def __call__(
@@ -146,4 +152,77 @@ class Discriminator(nn.Module):
         score = maybe_spectral_norm(head, self.spectral_norm)(features, update_stats=train)[:, 0]
         if self.output == "sigmoid":
             score = jax.nn.sigmoid(score)
-        return (score, features) if return_features else score
+        out = {"score": score}
+        for name, size in self.heads:
+            dense = nn.Dense(size, kernel_init=dcgan_init(), name=f"head_{name}")
+            out[name] = maybe_spectral_norm(dense, self.spectral_norm)(features, update_stats=train)
+        if return_features:
+            out["features"] = features
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# The architecture's config keys and builder (`ganjax.models` protocol).
+# --------------------------------------------------------------------------------------------
+
+_CONV_IMPLS = ("fast", "native")
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """`config.model` for `arch=dcgan`: every architecture knob of the report 003 study."""
+    c = ml_collections.ConfigDict()
+    c.arch = "dcgan"
+    c.conv_impl = "fast"  # fast (stride-1 forms, same maps) | native (XLA's strided convs)
+    c.z_dim = 100  # noise size
+    c.g_width = 64  # channels of G's last hidden layer (ngf)
+    c.d_width = 64  # channels of D's first layer (ndf)
+    c.d_depth = 0  # stride-2 convs in D; 0 = down to a 4..7 px map
+    c.g_batch_norm = True
+    c.d_batch_norm = True
+    c.d_dropout = 0.0
+    c.spectral_norm = False  # on every D layer (Miyato et al. 2018)
+    c.d_output = "linear"  # linear | sigmoid (report 003)
+    return c
+
+
+TINY = {"model.z_dim": 8, "model.g_width": 8, "model.d_width": 8}
+
+
+def build_pair(model_config, image_shape, latent, d_heads=(), d_conditional=True):
+    """(Generator, Discriminator) for images of `image_shape` and inputs described by `latent`.
+
+    G takes the latent vector (`latent.dim` wide) and the class label; D takes the images and,
+    if `d_conditional`, the label. Raises ValueError on a config this architecture cannot build.
+    """
+    mc = model_config
+    if mc.conv_impl not in _CONV_IMPLS:
+        raise ValueError(f"config.model.conv_impl must be one of {list(_CONV_IMPLS)}, got {mc.conv_impl!r}.")
+    if not 0.0 <= mc.d_dropout < 1.0:
+        raise ValueError(f"config.model.d_dropout must be in [0, 1), got {mc.d_dropout}.")
+    if mc.d_output not in ("linear", "sigmoid"):
+        raise ValueError(f"config.model.d_output must be 'linear' or 'sigmoid', got {mc.d_output!r}.")
+    if latent.num_attributes:
+        raise ValueError("the dcgan architecture conditions on class labels, not attribute vectors.")
+    height, width, channels = image_shape
+    if height != width:
+        raise ValueError(f"DCGAN needs square images, got {height}x{width}.")
+    generator = Generator(
+        image_size=height,
+        channels=channels,
+        width=mc.g_width,
+        num_classes=latent.num_classes,
+        batch_norm=mc.g_batch_norm,
+        conv_impl=mc.conv_impl,
+    )
+    discriminator = Discriminator(
+        width=mc.d_width,
+        depth=mc.d_depth or None,
+        num_classes=latent.num_classes if d_conditional else 0,
+        batch_norm=mc.d_batch_norm,
+        dropout=mc.d_dropout,
+        spectral_norm=mc.spectral_norm,
+        output=mc.d_output,
+        conv_impl=mc.conv_impl,
+        heads=tuple(d_heads),
+    )
+    return generator, discriminator

@@ -1,0 +1,104 @@
+"""Evaluators run during training, configured by name (big_vision's `config.evals` pattern).
+
+A config lists them as entries of `config.evals`:
+
+    c.evals.label_accuracy = evaluators.entry("label_accuracy", every=500, num_samples=1000)
+
+`type` names a module `ganjax/evaluators/<type>.py` whose `Evaluator` class subclasses
+`Evaluator` below; `every` is the cadence (the entry also runs at the last step; 0 = only
+then); the other keys are the evaluator's own, with defaults from its `default_config()`. The
+loop knows none of them: it calls `run(state, step)` when `due(step)` and writes what it yields
+(`(key, scalar)` as `eval/<key>`, `(key, uint8 image [H, W, C])` as a PNG and a TensorBoard
+image). An evaluator that needs something the algorithm cannot give (conditional sampling from
+a CycleGAN) is a one-line ConfigError before training starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any, ClassVar, Iterator
+
+import ml_collections
+
+from ganjax.errors import ConfigError
+
+
+class Evaluator:
+    """Base class: `check(algorithm)`, `__init__`, `run(state, step)`; see the module docstring."""
+
+    TINY: ClassVar[dict[str, Any]] = {}  # values of the tiny variant (keys of the entry)
+
+    @classmethod
+    def default_config(cls) -> ml_collections.ConfigDict:
+        """The evaluator's own keys and their defaults (besides `type` and `every`)."""
+        return ml_collections.ConfigDict()
+
+    @classmethod
+    def check(cls, name: str, algorithm) -> None:
+        """Raises ConfigError if `algorithm` cannot give what this evaluator needs."""
+
+    def __init__(self, name: str, entry: ml_collections.ConfigDict, config, algorithm):
+        self.name, self.entry, self.config, self.algorithm = name, entry, config, algorithm
+
+    def run(self, state, step: int) -> Iterator[tuple[str, Any]]:
+        raise NotImplementedError
+
+
+def names() -> list[str]:
+    """Every evaluator type."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__))
+
+
+def get(type_name: str) -> type[Evaluator]:
+    """The `Evaluator` class of `type_name`; a ConfigError naming the choices otherwise."""
+    if type_name not in names():
+        raise ConfigError(f"unknown evaluator type {type_name!r}; choose one of {names()}.")
+    return importlib.import_module(f"{__name__}.{type_name}").Evaluator
+
+
+def entry(type_name: str, every: int = 0, **overrides) -> ml_collections.ConfigDict:
+    """A `config.evals.<name>` entry: every key of the type with its default, then `overrides`."""
+    c = ml_collections.ConfigDict({"type": type_name, "every": every})
+    c.update(get(type_name).default_config())
+    for key, value in overrides.items():
+        if key not in c:
+            raise ConfigError(f"evaluator type {type_name!r} has no key {key!r}; it has {sorted(c)}.")
+        c[key] = value
+    return c
+
+
+def check_config(evals: ml_collections.ConfigDict) -> None:
+    """Every entry names a known type, has `every` >= 0 and only that type's keys."""
+    for name, e in evals.items():
+        if not isinstance(e, (dict, ml_collections.ConfigDict)) or "type" not in e:
+            raise ConfigError(
+                f"config.evals.{name} must be an entry made with evaluators.entry(type, every=...)."
+            )
+        allowed = set(entry(e["type"]))
+        unknown = sorted(set(e) - allowed)
+        if unknown:
+            raise ConfigError(f"config.evals.{name} has unknown keys {unknown}; {e['type']!r} takes {sorted(allowed)}.")
+        if e.get("every", 0) < 0:
+            raise ConfigError(f"config.evals.{name}.every must be >= 0 (0 = only at the end).")
+
+
+class Scheduled:
+    """One configured evaluator and its cadence."""
+
+    def __init__(self, name: str, evaluator: Evaluator, every: int):
+        self.name, self.evaluator, self.every = name, evaluator, every
+
+    def due(self, step: int, last: bool) -> bool:
+        return last or bool(self.every and step % self.every == 0)
+
+
+def from_config(config, algorithm) -> list[Scheduled]:
+    """Checks every entry against the algorithm (all before building any), then builds them."""
+    evals = config.get("evals") or {}
+    check_config(evals)
+    for name, e in evals.items():
+        get(e.type).check(name, algorithm)
+    return [
+        Scheduled(name, get(e.type)(name, e, config, algorithm), e.every) for name, e in evals.items()
+    ]

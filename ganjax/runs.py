@@ -1,0 +1,205 @@
+"""A run's workdir as jobs read it: its recorded config and data, its checkpoints, its networks.
+
+A training run leaves in its workdir `config.json` (the resolved config), `data_info.json`
+(the shape, classes and attributes the networks were built for) and `checkpoints/<step>/`. From
+those alone a job rebuilds the trained algorithm, without the dataset and without the config
+file that started the run:
+
+    trained = runs.load_trained("workdirs/cgan_mnist")            # latest checkpoint
+    images = trained.algorithm.generate(trained.state, trained.algorithm.latent.sample(key, 16))
+
+and a new run starts some of its networks from another run's (`init_from`), e.g. a predictor
+trained against a frozen generator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import jax
+import ml_collections
+
+from ganjax.errors import CheckpointError, ConfigError, TrainingError
+
+# Keys that may change between a run and its resumption without invalidating checkpoints:
+# cadences and lengths, evaluators, the jobs' own settings, devices, and where the data lives.
+RESUMABLE_KEYS = (
+    "train.", "evals.", "jobs.", "job", "mesh.", "distributed",
+    "data.data_dir", "data.download", "data.manual_dir", "data.preview", "data.folder",
+)
+
+CONFIG_FILE = "config.json"
+DATA_INFO_FILE = "data_info.json"
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Config and data records.
+# --------------------------------------------------------------------------------------------
+
+
+def record_config(config: ml_collections.ConfigDict, workdir: str, has_checkpoint: bool) -> None:
+    """Writes workdir/config.json; refuses to resume a checkpoint under a different model.
+
+    Only `RESUMABLE_KEYS` may differ from the config that wrote the checkpoints; anything else
+    would silently mix two experiments.
+    """
+    path = os.path.join(workdir, CONFIG_FILE)
+    new = json.loads(config.to_json_best_effort())
+    if has_checkpoint and os.path.exists(path):
+        with open(path) as f:
+            old = flatten(json.load(f))
+        flat = flatten(new)
+        # Keys the recorded config lacks were added to ganjax later, with defaults that keep
+        # the old behaviour: only keys present in both are compared.
+        changed = sorted(
+            k
+            for k in set(old) & set(flat)
+            if old[k] != flat[k] and not k.startswith(RESUMABLE_KEYS)
+        )
+        if changed:
+            details = ", ".join(f"{k}: {old.get(k)!r} -> {flat.get(k)!r}" for k in changed[:8])
+            raise TrainingError(
+                f"{workdir} holds checkpoints of a run with another config ({details}). "
+                "Resume with the same config, or choose a new --workdir."
+            )
+    _write_json(path, new)
+
+
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config a run recorded, on today's schema: `base_config` of its algorithm and
+    architecture with the recorded values of every key that still exists."""
+    from ganjax.config import base_config, update_flattened
+
+    path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.exists(path):
+        raise ConfigError(f"{workdir} holds no {CONFIG_FILE}: it is not the workdir of a ganjax run.")
+    with open(path) as f:
+        recorded = json.load(f)
+    gan_name = recorded.get("gan", {}).get("name", "dcgan")
+    config = base_config(gan_name, recorded.get("model", {}).get("arch"))
+    update_flattened(config, {k: v for k, v in flatten(recorded).items() if not k.startswith("evals.")})
+    return config
+
+
+def write_data_info(workdir: str, info) -> None:
+    """Records the `DataInfo` the networks were built for (workdir/data_info.json)."""
+    _write_json(os.path.join(workdir, DATA_INFO_FILE), dataclasses.asdict(info))
+
+
+def read_data_info(workdir: str):
+    """The recorded `DataInfo`, or None for a run that did not record it."""
+    from ganjax.data.core import DataInfo
+
+    path = os.path.join(workdir, DATA_INFO_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        fields = json.load(f)
+    return DataInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+
+def _write_json(path: str, value) -> None:
+    with open(path + ".tmp", "w") as f:
+        json.dump(value, f, indent=2, sort_keys=True)
+    os.replace(path + ".tmp", path)
+
+
+# --------------------------------------------------------------------------------------------
+# Trained runs.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Trained:
+    """A trained run rebuilt from its workdir."""
+
+    workdir: str
+    config: ml_collections.ConfigDict
+    algorithm: Any  # a `gans.base.Algorithm`
+    state: Any  # its `RunState`
+    step: int
+
+
+def parse_restore(restore: str | int) -> int | None:
+    """"latest" -> None, "1200" or 1200 -> 1200; a ConfigError otherwise."""
+    if restore in ("latest", "", None):
+        return None
+    try:
+        return int(restore)
+    except (TypeError, ValueError):
+        raise ConfigError(f"restore must be 'latest' or a step number, got {restore!r}.") from None
+
+
+def load_trained(
+    workdir: str, restore: str | int = "latest", config: ml_collections.ConfigDict | None = None
+) -> Trained:
+    """Rebuilds the algorithm of the run in `workdir` and restores one of its checkpoints.
+
+    Args:
+      workdir: the training run's workdir.
+      restore: "latest" or a step number.
+      config: the config to build the algorithm from (default: the run's recorded one); a job
+        started with the training config passes it so that its overrides apply.
+
+    Returns:
+      `Trained(workdir, config, algorithm, state, step)`.
+    """
+    from ganjax import gans
+    from ganjax.checkpoint import Checkpointer
+
+    workdir = os.path.abspath(workdir)
+    config = config if config is not None else read_config(workdir)
+    directory = os.path.join(workdir, "checkpoints")
+    if not os.path.isdir(directory):
+        raise CheckpointError(
+            f"No checkpoints in {directory}: train first (config.job=train with that --workdir), "
+            "or name the workdir of a trained run."
+        )
+    info = read_data_info(workdir) or gans.get(config.gan.name).data_info(config)
+    algorithm = gans.create(config, info)
+    checkpointer = Checkpointer(directory, config.train.keep_checkpoints)
+    try:
+        step = parse_restore(restore)
+        step = checkpointer.latest_step() if step is None else step
+        if step is None:
+            raise CheckpointError(
+                f"No checkpoint in {directory}: train first (config.job=train with that "
+                "--workdir), or name the workdir of a trained run."
+            )
+        state = checkpointer.restore(algorithm.init_state(jax.random.PRNGKey(config.seed)), step)
+    finally:
+        checkpointer.close()
+    return Trained(workdir, config, algorithm, state, int(step))
+
+
+def init_from(state, workdir: str, networks: tuple[str, ...], restore: str | int = "latest"):
+    """`state` with the parameters and batch statistics of `networks` (field names, e.g.
+    `("generator",)`) taken from the run in `workdir`; optimizer states stay this run's."""
+    source = load_trained(workdir, restore).state
+    updates = {}
+    for name in networks:
+        mine, theirs = getattr(state, name, None), getattr(source, name, None)
+        if mine is None or theirs is None:
+            raise ConfigError(f"network {name!r} is not in both this run's state and {workdir}'s.")
+        shapes = lambda net: jax.tree.map(lambda x: (x.shape, x.dtype), (net.params, net.batch_stats))
+        if shapes(mine) != shapes(theirs):
+            raise CheckpointError(
+                f"network {name!r} of {workdir} (step {int(source.step)}) has other shapes than "
+                "this run's: build this run with the architecture keys of that run's config.json."
+            )
+        updates[name] = mine.replace(params=theirs.params, batch_stats=theirs.batch_stats)
+    return state.replace(**updates)
