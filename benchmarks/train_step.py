@@ -13,7 +13,7 @@ One step = d_steps D updates + g_steps G updates; images/s counts the real image
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import os
 import sys
 
@@ -34,10 +34,7 @@ MNIST = DataInfo("mnist_offline", (28, 28, 1), 10, tuple(map(str, range(10))), 4
 
 
 def load_config(name: str):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(HERE, "..", "configs", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    return importlib.import_module(f"configs.{name}").get_config()
 
 
 def dcgan64(conv_impl: str):

@@ -109,6 +109,7 @@ def base_config(algorithm: str = "dcgan", arch: str | None = None) -> ml_collect
         c.model.conv_impl = "fast"  # fast (CPU-friendly equivalent forms) | native (XLA's ops)
     if cls.config_section:
         c[cls.config_section] = cls.default_config()
+    update_flattened(c, cls.DEFAULTS)
     c.jobs = jobs.default_configs()
     return c
 

@@ -12,9 +12,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("TFDS_DATA_DIR", tempfile.mkdtemp(prefix="ganjax_tfds_"))
 
+import sys  # noqa: E402
+
 import pytest  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:  # configs/ is a package of the repository root
+    sys.path.insert(0, REPO)
 
 
 @pytest.fixture(scope="session")

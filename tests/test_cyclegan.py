@@ -12,8 +12,9 @@ from PIL import Image
 
 from ganjax import gans, losses, train
 from ganjax.data import fer2013
+from ganjax.data.core import DataInfo
 from ganjax.gans.cyclegan import image_pool_query
-from tests.test_train import assert_trees_equal, load_config
+from tests.helpers import assert_trees_equal, load_config
 
 # --------------------------------------------------------------------------------------------
 # Weighted cycle loss.
@@ -188,9 +189,9 @@ def test_tiny_run_on_a_fer_csv(repo_root, tmp_path, fer_manual):
     workdir = tmp_path / "run"
     state = train.train_and_evaluate(config, str(workdir))
     assert int(state.step) == 4
-    assert set(state.networks()) == {"generator", "discriminator", "generator_ba", "discriminator_a"}
-    assert int(state.extra["pool_a_count"]) == 6 and int(state.extra["pool_b_count"]) == 6
-    assert float(jnp.abs(state.extra["pool_b"]).min()) > 0  # every slot holds a fake
+    assert set(state.networks()) == {"g_ab", "g_ba", "d_a", "d_b"}
+    assert int(state.pool_a.count) == 6 and int(state.pool_b.count) == 6
+    assert float(jnp.abs(state.pool_b.images).min()) > 0  # every slot holds a fake
     rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
     train_rows = [r for r in rows if "train/g_loss" in r]
     assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
@@ -213,7 +214,7 @@ def test_wasserstein_step_with_gp_and_clipping(repo_root):
     config = load_config(repo_root, "wcyclegan_fer")
     config.model.conv_impl = "native"  # compiles 3x faster; test_networks_..._agree covers "fast"
     config.gan.d_steps = 2
-    info = pytest.importorskip("ganjax.data.core").DataInfo("synthetic", (16, 16, 1), 1, ("x",), 10)
+    info = DataInfo("synthetic", (16, 16, 1), 1, ("x",), 10)
     config.cyclegan.d_layers = 2
     gan = gans.create(config, info)
     assert gan.n_micro == 2
@@ -227,15 +228,15 @@ def test_wasserstein_step_with_gp_and_clipping(repo_root):
     assert all(np.isfinite(float(v)) for v in metrics.values())
     assert float(metrics["d_b_gradient_penalty"]) > 0
     # Two critic updates per step: Adam's count says so; the generators moved once.
-    assert int(new.discriminator.opt_state[0].count) == 2
-    assert int(new.generator.opt_state[0].count) == 1
-    assert int(new.extra["pool_a_count"]) == 4  # 2 critic updates x batch 2
+    assert int(new.d_b.opt_state[0].count) == 2
+    assert int(new.g_ab.opt_state[0].count) == 1
+    assert int(new.pool_a.count) == 4  # 2 critic updates x batch 2
     # Weight clipping keeps every critic weight in [-c, c].
     config.gan.gp_weight = 0.0
     config.gan.weight_clip = 0.01
     gan = gans.create(config, info)
     new, metrics = jax.jit(gan.train_step)(gan.init_state(key), batch)
-    for d in (new.discriminator, new.extra["discriminator_a"]):
+    for d in (new.d_b, new.d_a):
         assert max(float(jnp.abs(x).max()) for x in jax.tree.leaves(d.params)) <= 0.01 + 1e-7
     with pytest.raises(ValueError, match="real_target"):
         config.gan.real_target = 0.9
@@ -278,7 +279,7 @@ def test_resume_gives_the_same_state(repo_root, tmp_path, compilation_cache):
     straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
     config.train.num_steps = 2
     first = train.train_and_evaluate(config, str(tmp_path / "resumed"))
-    assert int(first.step) == 2 and int(first.extra["pool_a_count"]) == 6
+    assert int(first.step) == 2 and int(first.pool_a.count) == 6
     config.train.num_steps = 4
     resumed = train.train_and_evaluate(config, str(tmp_path / "resumed"))
     assert int(resumed.step) == 4
@@ -292,9 +293,9 @@ def test_resume_gives_the_same_state(repo_root, tmp_path, compilation_cache):
 
     from ganjax import translate
 
-    config.translate.split = "test"
-    config.translate.limit = 5
-    config.translate.batch_size = 4
+    config.jobs.translate.split = "test"
+    config.jobs.translate.limit = 5
+    config.jobs.translate.batch_size = 4
     summary = translate.run(config, str(tmp_path / "resumed"))
     assert summary["num_images"] == 5 and summary["label"] == "7" and summary["checkpoint_step"] == 4
     pngs = sorted(os.listdir(summary["png_dir"]))

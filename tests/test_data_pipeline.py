@@ -253,13 +253,8 @@ def test_dataset_stats_job(fer_dirs, tmp_path, capsys):
 
 
 def test_dataset_stats_config(repo_root):
-    import importlib.util
+    from configs import dataset_stats
 
-    spec = importlib.util.spec_from_file_location(
-        "dataset_stats_config", os.path.join(repo_root, "configs", "dataset_stats.py")
-    )
-    dataset_stats = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(dataset_stats)
     c = dataset_stats.get_config()
     assert c.job == "dataset_stats" and c.name == "dataset_stats"
     config_lib.validate(c)

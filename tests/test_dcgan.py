@@ -96,14 +96,14 @@ def test_sigmoid_output_dropout_and_conditioning():
     d = state.discriminator
     x = batch["image"][0]
     labels = batch["label"][0]
-    scores = d.apply_fn(d.variables, x, labels, train=False)
+    scores = d.apply_fn(d.variables, x, labels, train=False)["score"]
     assert bool(jnp.all((scores > 0) & (scores < 1)))
     train = lambda seed: d.apply_fn(d.variables, x, labels, train=True, mutable=["batch_stats"],
-                                    rngs={"dropout": jax.random.PRNGKey(seed)})[0]
+                                    rngs={"dropout": jax.random.PRNGKey(seed)})[0]["score"]
     a, b = train(1), train(2)
     assert float(jnp.abs(a - b).max()) > 0  # dropout is active in training ...
-    np.testing.assert_array_equal(scores, d.apply_fn(d.variables, x, labels, train=False))  # ... not in eval
-    inputs, rows = gan.sample_inputs(jax.random.PRNGKey(0), cols=2)
+    np.testing.assert_array_equal(scores, d.apply_fn(d.variables, x, labels, train=False)["score"])  # ... not in eval
+    inputs, rows = gan.grid_inputs(jax.random.PRNGKey(0), cols=2)
     assert rows == 3 and inputs["label"].tolist() == [0, 0, 1, 1, 2, 2]
     same_z = {"z": jnp.repeat(inputs["z"][:1], 3, axis=0), "label": jnp.arange(3)}
     images = gan.generate(state, same_z)

@@ -153,7 +153,7 @@ def test_fast_and_native_models_are_the_same_function(image_size, channels):
     d_vars = d_fast.init(jax.random.PRNGKey(5), out_fast, labels, train=False)
 
     def d_loss(model, params, x):
-        return jnp.sum(model.apply({"params": params}, x, labels, train=False) ** 2)
+        return jnp.sum(model.apply({"params": params}, x, labels, train=False)["score"] ** 2)
 
     for argnum in (1, 2):
         gf = jax.grad(lambda p, x: d_loss(d_fast, p, x), argnums=argnum - 1)(d_vars["params"], out_fast)

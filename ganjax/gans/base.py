@@ -20,8 +20,8 @@ Everything else has a default here:
   sample grid the loop writes every `train.sample_every` steps (None: no grid);
 * config ownership: `config_section` names the section the algorithm owns and
   `default_config()` gives its defaults; `default_arch` names the architecture whose keys fill
-  `config.model` (`ganjax/models`); `TINY` holds the algorithm's values for the `tiny` variant
-  as flattened keys.
+  `config.model` (`ganjax/models`); `DEFAULTS` holds its defaults of core keys (e.g. CycleGAN's
+  `gan.loss`) and `TINY` its values for the `tiny` variant, both as flattened keys.
 
 Nothing here is specific to GANs: a predictor trained against a frozen generator, or a
 classifier, is an algorithm too and gets the loop's checkpoints, resume and NaN stop.
@@ -46,6 +46,7 @@ class Algorithm(abc.ABC):
     name: ClassVar[str] = ""  # set by `gans.register`
     config_section: ClassVar[str | None] = None
     default_arch: ClassVar[str | None] = None
+    DEFAULTS: ClassVar[dict[str, Any]] = {}  # the algorithm's defaults of core keys (flattened)
     TINY: ClassVar[dict[str, Any]] = {}
 
     can_translate: ClassVar[bool] = False  # has `translate(state, images, direction)`

@@ -141,6 +141,7 @@ class CycleGAN(Algorithm):
     """See the module docstring. `config.cyclegan`, `config.gan`, `config.optim` drive it."""
 
     config_section = "cyclegan"
+    DEFAULTS = {"gan.loss": "least_squares"}
     TINY = {"cyclegan.g_width": 8, "cyclegan.d_width": 8, "cyclegan.g_blocks": 1, "data.batch_size": 4}
     can_translate = True
 
