@@ -12,10 +12,8 @@ import os
 import jax
 import orbax.checkpoint as ocp
 
-from ganjax.train_state import GANState
-
-
-from ganjax.errors import CheckpointError  # noqa: F401  (re-exported)
+from ganjax.errors import CheckpointError
+from ganjax.train_state import RunState
 
 
 class Checkpointer:

@@ -1,6 +1,6 @@
 """Pure loss functions: arrays in, a scalar (or per-example array) out.
 
-No Flax, no state, no model calls (DESIGN rule 1). A GAN algorithm in `ganjax/gans/`
+No Flax, no state, no model calls: arrays in, a scalar (or per-example values) out. A GAN algorithm in `ganjax/gans/`
 composes them. "Logits" below means the raw, unbounded output of a discriminator or critic;
 every function reduces with a mean over all elements unless it says otherwise.
 

@@ -1,4 +1,4 @@
-"""Device mesh and batch placement (DESIGN rule 4).
+"""Device mesh and batch placement: jit over a mesh, the batch sharded on a data axis, the state replicated.
 
 Training runs `jax.jit` over a one-axis `jax.sharding.Mesh` named "data": batches are sharded
 over it on their batch dimension, the state is replicated. The same code runs on one CPU, a

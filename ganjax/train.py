@@ -26,7 +26,6 @@ import os
 import signal
 import threading
 import time
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +37,7 @@ from clu import metric_writers, periodic_actions
 from ganjax import evaluators, gans, images, runs, sharding
 from ganjax.checkpoint import Checkpointer
 from ganjax.errors import TrainingError  # noqa: F401  (re-exported)
-from ganjax.runs import RESUMABLE_KEYS, flatten, record_config  # noqa: F401  (re-exported)
+from ganjax.runs import RESUMABLE_KEYS, flatten, record_config  # noqa: F401  (RESUMABLE_KEYS re-exported)
 from ganjax.train_state import RunState
 
 

@@ -58,7 +58,7 @@ def _target_label(config, target: str) -> tuple[str, tuple[str, ...], int]:
     if not label or "," in label or "+" in label:
         raise ConfigError(
             f"The target domain {classes!r} is not one class; name the output's label with "
-            "--config.translate.label=NAME."
+            "--config.jobs.translate.label=NAME."
         )
     try:
         all_names = tuple(pipeline.open_source(data, data.split, name).info.class_names)
@@ -81,7 +81,7 @@ def _folder_images(folder: str, shape) -> tuple[np.ndarray, list[str]]:
         if p.lower().endswith((".png", ".jpg", ".jpeg"))
     )
     if not paths:
-        raise DatasetError(f"config.translate.folder={folder!r} holds no png/jpg images.")
+        raise DatasetError(f"config.jobs.translate.folder={folder!r} holds no png/jpg images.")
     h, w, c = shape
     out = []
     for p in paths:

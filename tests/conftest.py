@@ -4,7 +4,7 @@ tfds data dir, and TensorFlow kept quiet and off any GPU."""
 import os
 import tempfile
 
-# Must happen before jax is imported anywhere (DESIGN: known pitfalls).
+# Must happen before jax is imported anywhere (XLA reads the flag once, at start-up).
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
 ).strip()

@@ -2,7 +2,6 @@
 sections, the loop with a non-GAN algorithm, and the job toolkit (runs, tfds writer)."""
 
 import json
-import os
 
 import flax.linen as nn
 import jax

@@ -1,4 +1,4 @@
-"""CycleGAN (MISSION row 001): the weighted cycle loss by hand, the image pool, a tiny run on a
+"""CycleGAN (report 001, docs/references.md): the weighted cycle loss by hand, the image pool, a tiny run on a
 FER2013 CSV written here, the Wasserstein variant's step, and resume equality."""
 
 import json

@@ -1,4 +1,4 @@
-"""CycleGAN networks (Zhu et al. 2017; MISSION row 001): ResNet-n generator and PatchGAN critic.
+"""CycleGAN networks (Zhu et al. 2017; report 001, docs/references.md): ResNet-n generator and PatchGAN critic.
 
 Pure Flax modules, after junyanz/pytorch-CycleGAN-and-pix2pix (`ResnetGenerator`,
 `NLayerDiscriminator`) with instance normalisation (no affine parameters) and N(0, 0.02) weights:
