@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -25,7 +26,10 @@ def _fail(message: str) -> None:
     if any(line.startswith("Traceback") for line in lines):  # keep the cause, drop the frames
         lines = [lines[0].split("Traceback")[0], lines[-1]]
     message = " ".join(lines)
-    print(f"ganjax: error: {message}", file=sys.stderr)
+    print(f"ganjax: error: {message}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        os._exit(2)  # a library's worker thread (e.g. a failed async save) must not keep us alive
     sys.exit(2)
 
 
@@ -47,12 +51,13 @@ def main(argv, config):
         _fail(f"unexpected arguments {argv[1:]}; use --config.key=value for overrides.")
     _quiet_library_logs()
     # Multi-host initialisation must precede every other JAX call.
-    from ganjax import config as config_lib, errors, jobs, sharding
+    from ganjax import config as config_lib, errors, jobs, runs, sharding
 
     sharding.initialize_distributed(config.get("distributed") or None)
-    workdir = _WORKDIR.value or os.path.join("workdirs", config.name)
+    workdir = os.path.abspath(_WORKDIR.value or os.path.join("workdirs", config.name))
     try:
         config_lib.validate(config)
+        runs.check_workdir(workdir)
         # TensorFlow (tf.data) must not take the accelerators from JAX.
         import tensorflow as tf
 
@@ -60,6 +65,10 @@ def main(argv, config):
         jobs.get(config.job)(config, workdir)
     except errors.UserError as e:  # anything a user can fix: one line, exit status 2
         _fail(str(e))
+    except OSError as e:  # the workdir cannot be written (e.g. under /proc, a full disk)
+        if not str(e.filename or "").startswith(workdir):
+            raise
+        _fail(f"cannot write {e.filename} ({e.strerror}): choose a writable --workdir.")
 
 
 def run() -> None:
@@ -75,9 +84,13 @@ def run() -> None:
     except (AttributeError, KeyError) as e:  # an override of a key that does not exist
         key = str(e.args[0] if e.args else e).strip("'\"")
         _fail(f"unknown config key {key!r} in a --config.* override; the keys, their types and "
-              "defaults are listed in ganjax/config.py.")
+              "defaults are listed beside their code (README: Configs).")
     except (TypeError, ValueError) as e:  # a value of the wrong type, or a bad variant
         _fail(f"bad --config: {e}")
+    except SyntaxError as e:  # the config file itself does not parse
+        _fail(f"the config file {e.filename} does not parse (line {e.lineno}: {e.msg}); fix the file.")
+    except Exception as e:  # noqa: BLE001  (anything else raised while loading the config file)
+        _fail(f"loading --config failed: {type(e).__name__}: {e}")
     if config is None:
         _fail("--config is required, e.g. --config=configs/cgan_mnist.py")
     app.run(lambda a: main(a, config), argv=argv, flags_parser=lambda a: a)

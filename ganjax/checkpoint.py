@@ -1,67 +1,261 @@
 """Checkpoints of a run's whole state (a `RunState` pytree) with orbax's `CheckpointManager`.
 
-Saves are asynchronous (training goes on while the files are written); `close()` waits. On
-restore the saved arrays are read against the shapes, dtypes and shardings of a freshly
-initialised state, so a checkpoint written by another architecture is an error that says so.
+Saves are asynchronous (training goes on while the files are written); `close()` waits. What
+this module guarantees on top of orbax:
+
+* **Only finite states are saved.** `save` checks every floating leaf (parameters, optimizer
+  states, batch statistics, pools) and raises `NonFiniteState` instead of writing a NaN or inf.
+* **Silent corruption is detected.** Each checkpoint holds, beside the state, a SHA-256 digest of
+  its bytes (`digest` item); `restore` recomputes it and treats a mismatch as damage.
+* **Damaged checkpoints fall back.** A checkpoint that cannot be read (a truncated or deleted
+  file) or whose digest does not match is reported as damaged, and the newest readable older
+  one is restored instead, with a warning. A checkpoint whose saved shapes differ from this
+  config's is a structure mismatch, reported as such (another model wrote it).
+* **Incomplete step directories are skipped.** A step directory without orbax's commit marker
+  (`commit_success.txt`; e.g. an empty or partly copied one) is ignored with a warning, and
+  orbax's temporary directories of interrupted saves are removed when the manager starts.
+* **A full disk is one error.** A save that fails for lack of space raises `DiskFullError`,
+  naming the directory and the last complete checkpoint, which stays intact.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+from absl import logging
 
-from ganjax.errors import CheckpointError
+from ganjax.errors import CheckpointError, TrainingError
 from ganjax.train_state import RunState
+
+COMMIT_MARKER = "commit_success.txt"
+_ENOSPC = re.compile(r"No space left on device|os_error_code='28'|\[Errno 28\]|ENOSPC")
+
+
+class NonFiniteState(TrainingError):
+    """The state to be saved holds NaN or inf values."""
+
+
+class DiskFullError(TrainingError):
+    """A checkpoint could not be written for lack of disk space."""
+
+
+def state_digest(host_state) -> str:
+    """SHA-256 over the bytes, shapes and dtypes of every leaf, in tree order."""
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(host_state):
+        a = np.ascontiguousarray(np.asarray(leaf))
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def non_finite_leaves(host_state) -> list[str]:
+    """Paths of the floating leaves that hold a NaN or an inf (e.g. `discriminator.params...`)."""
+    bad = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(host_state)[0]:
+        a = np.asarray(leaf)
+        if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
+            bad.append(jax.tree_util.keystr(path).lstrip("."))
+    return bad
+
+
+def _is_disk_full(error: BaseException) -> bool:
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == 28:
+            return True
+        if _ENOSPC.search(str(error)):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 class Checkpointer:
-    def __init__(self, directory: str, keep: int):
+    """Saves and restores a run's state in `directory`, keeping the last `keep` checkpoints."""
+
+    def __init__(self, directory: str, keep: int, read_only: bool = False):
         self.directory = os.path.abspath(directory)
         self.manager = ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=keep, create=not read_only, read_only=read_only,
+                cleanup_tmp_directories=not read_only,
+            ),
         )
+        self._pending: int | None = None  # step of the save in flight
 
-    def latest_step(self) -> int | None:
-        return self.manager.latest_step()
+    # ---------------------------------------------------------------------------------------
+    # Which checkpoints there are.
+    # ---------------------------------------------------------------------------------------
+
+    def _complete(self, step: int) -> bool:
+        return os.path.exists(os.path.join(self.directory, str(step), COMMIT_MARKER))
 
     def all_steps(self) -> list[int]:
-        return sorted(self.manager.all_steps())
+        """Complete checkpoints, oldest first; incomplete step directories are skipped."""
+        steps = sorted(self.manager.all_steps())
+        incomplete = [s for s in steps if not self._complete(s) and s != self._pending]
+        if incomplete:
+            logging.warning(
+                "Skipping step directories %s in %s: no %s (an interrupted or partial copy).",
+                incomplete, self.directory, COMMIT_MARKER,
+            )
+        return [s for s in steps if s not in incomplete]
 
-    def restore(self, template: RunState, step: int | None = None) -> RunState:
-        """Checkpoint `step` (default: the latest) restored into `template`'s structure, or
-        `template` itself if the directory holds no checkpoint."""
-        if step is None:
-            step = self.manager.latest_step()
-        if step is None:
-            return template
-        if step not in self.manager.all_steps():
-            raise CheckpointError(
-                f"{self.directory} has no checkpoint of step {step}; it has {self.all_steps()}."
-            )
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    def latest_step(self) -> int | None:
+        steps = self.all_steps()
+        return steps[-1] if steps else None
+
+    # ---------------------------------------------------------------------------------------
+    # Restore.
+    # ---------------------------------------------------------------------------------------
+
+    def _saved_shapes(self, step: int) -> list[tuple] | None:
+        """Sorted shapes of the saved arrays (None if the metadata cannot be read)."""
         try:
-            restored = self.manager.restore(
-                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
-            )
-        except Exception as e:  # orbax raises ValueError/KeyError/... on a mismatch
-            raise CheckpointError(
-                f"The checkpoint at step {step} in {self.directory} does not fit this config "
-                f"({type(e).__name__}: {str(e)[:300]}). It was written by a different model or "
-                "algorithm: use a new --workdir, or run with the config that wrote it."
-            ) from e
+            meta = self.manager.item_metadata(step)["state"]
+            return sorted(tuple(m.shape) for m in jax.tree.leaves(meta))
+        except Exception:  # noqa: BLE001  (unreadable metadata is damage, not a mismatch)
+            return None
+
+    def _restore_one(self, step: int, abstract) -> RunState:
+        has_digest = os.path.isdir(os.path.join(self.directory, str(step), "digest"))
+        args = {"state": ocp.args.StandardRestore(abstract)}
+        if has_digest:
+            args["digest"] = ocp.args.JsonRestore()
+        restored = self.manager.restore(step, args=ocp.args.Composite(**args))
+        if has_digest:
+            want = restored.digest["sha256"]
+            got = state_digest(jax.device_get(restored.state))
+            if got != want:
+                raise ValueError(f"the state's SHA-256 {got[:12]}... differs from the saved {want[:12]}...")
         return restored.state
 
-    def save(self, step: int, state: RunState, force: bool = False) -> bool:
-        return self.manager.save(
-            step, args=ocp.args.Composite(state=ocp.args.StandardSave(state)), force=force
+    def restore(self, template: RunState, step: int | None = None) -> RunState:
+        """Checkpoint `step` (default: the newest readable one) restored into `template`'s
+        structure, or `template` itself if the directory holds no checkpoint.
+
+        Raises CheckpointError if `step` is absent or damaged, if the checkpoint's shapes are
+        not this config's (another model wrote it), or if every checkpoint is damaged.
+        """
+        steps = self.all_steps()
+        if step is not None and step not in steps:
+            raise CheckpointError(f"{self.directory} has no checkpoint of step {step}; it has {steps}.")
+        candidates = [step] if step is not None else steps[::-1]
+        if not candidates:
+            return template
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+        expected = sorted(tuple(x.shape) for x in jax.tree.leaves(abstract))
+        damaged = []
+        for s in candidates:
+            saved = self._saved_shapes(s)
+            if saved is not None and saved != expected:
+                raise CheckpointError(
+                    f"The checkpoint at step {s} in {self.directory} does not fit this config (its "
+                    f"arrays have other shapes). It was written by a different model or algorithm: "
+                    "use a new --workdir, or run with the config that wrote it."
+                )
+            try:
+                state = self._restore_one(s, abstract)
+            except Exception as e:  # noqa: BLE001  (orbax raises many kinds on damaged files)
+                reason = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+                logging.warning("Checkpoint %d in %s is damaged (%s).", s, self.directory, reason)
+                damaged.append((s, reason))
+                continue
+            if damaged:
+                logging.warning(
+                    "Damaged checkpoint(s) %s in %s; restored step %d, the newest readable one.",
+                    [d for d, _ in damaged], self.directory, s,
+                )
+            return state
+        detail = "; ".join(f"step {s}: {r}" for s, r in damaged)
+        raise CheckpointError(
+            f"Every checkpoint tried in {self.directory} is damaged ({detail}). Move the damaged "
+            "step directories away to start over, or use a new --workdir."
         )
+
+    # ---------------------------------------------------------------------------------------
+    # Save.
+    # ---------------------------------------------------------------------------------------
+
+    def save(self, step: int, state: RunState, last_good: int | None = None) -> None:
+        """Writes `state` as checkpoint `step` (asynchronously) with its digest.
+
+        Raises NonFiniteState (nothing written) if any floating leaf is NaN or inf, and
+        DiskFullError if this or the previous save ran out of space.
+        """
+        host = jax.device_get(state)
+        bad = non_finite_leaves(host)
+        if bad:
+            self.wait_until_finished()
+            shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
+            raise NonFiniteState(
+                f"Non-finite values in the state at step {step} ({shown}). The run stopped without "
+                f"saving it; the last good checkpoint is {self._describe(self.latest_step())}. "
+                "Lower the learning rates (--config.optim.g_lr / --config.optim.d_lr), add a "
+                "gradient penalty or spectral norm, and re-run to resume from that checkpoint."
+            )
+        try:
+            self.manager.save(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state),
+                    digest=ocp.args.JsonSave({"sha256": state_digest(host), "step": int(step)}),
+                ),
+                force=True,
+            )
+            self._pending = step
+        except Exception as e:
+            self._raise_disk_full(e, step if self._pending is None else self._pending)
+            raise
+
+    def _describe(self, step: int | None) -> str:
+        return f"step {step} ({os.path.join(self.directory, str(step))})" if step is not None else (
+            "none (nothing was saved yet)"
+        )
+
+    def _raise_disk_full(self, error: BaseException, step: int | None) -> None:
+        if not _is_disk_full(error):
+            return
+        self._pending = None
+        raise DiskFullError(
+            f"No space left on the disk of {self.directory} while writing checkpoint "
+            f"{step if step is not None else ''}: the last complete checkpoint is "
+            f"{self._describe(self.latest_step())}, intact. Free space (or move the workdir) and "
+            "re-run the same command to resume."
+        ) from None
+
+    def wait_until_finished(self) -> None:
+        """Blocks until the save in flight is written; DiskFullError if it ran out of space."""
+        try:
+            self.manager.wait_until_finished()
+        except Exception as e:
+            self._raise_disk_full(e, self._pending)
+            raise
+        self._pending = None
 
     def reached_preemption(self, step: int) -> bool:
         return self.manager.reached_preemption(step)
 
     def close(self) -> None:
-        self.manager.wait_until_finished()
-        self.manager.close()
+        try:
+            self.wait_until_finished()
+        finally:
+            self.manager.close()
+
+    def __enter__(self) -> "Checkpointer":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self.close()
+            return False
+        try:  # an error is on its way out: let the save in flight finish, report that error
+            self.close()
+        except Exception as e:  # noqa: BLE001
+            logging.warning("While stopping: %s", e)
+        return False

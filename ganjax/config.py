@@ -130,6 +130,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
     need(config.data.channels in (0, 1, 3), "config.data.channels must be 0, 1 or 3.")
     need(config.optim.g_lr > 0 and config.optim.d_lr > 0, "learning rates must be > 0.")
     need(
+        config.optim.optimizer in ("adam", "rmsprop"),
+        f"unknown config.optim.optimizer {config.optim.optimizer!r}; use 'adam' or 'rmsprop'.",
+    )
+    need(
+        config.optim.schedule in ("constant", "linear_decay"),
+        f"unknown config.optim.schedule {config.optim.schedule!r}; use 'constant' or 'linear_decay'.",
+    )
+    need(config.mesh.num_devices >= 0, "config.mesh.num_devices must be >= 0 (0 = all visible devices).")
+    need(
         0.0 < config.gan.real_target <= 1.0,
         f"config.gan.real_target must be in (0, 1], got {config.gan.real_target}.",
     )

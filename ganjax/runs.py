@@ -15,8 +15,10 @@ trained against a frozen generator.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
+import socket
 from typing import Any
 
 import jax
@@ -25,9 +27,10 @@ import ml_collections
 from ganjax.errors import CheckpointError, ConfigError, TrainingError
 
 # Keys that may change between a run and its resumption without invalidating checkpoints:
-# cadences and lengths, evaluators, the jobs' own settings, devices, and where the data lives.
+# cadences and lengths, evaluators, the jobs' own settings, devices, where the data lives, and
+# the learning rates (lowered, e.g., to resume after a NaN stop).
 RESUMABLE_KEYS = (
-    "train.", "evals.", "jobs.", "job", "mesh.", "distributed",
+    "train.", "evals.", "jobs.", "job", "mesh.", "distributed", "optim.g_lr", "optim.d_lr",
     "data.data_dir", "data.download", "data.manual_dir", "data.preview", "data.folder",
 )
 
@@ -44,6 +47,78 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# The workdir itself.
+# --------------------------------------------------------------------------------------------
+
+
+def check_workdir(workdir: str) -> None:
+    """ConfigError, before anything is created, if `workdir` is a file, lies under a file, or
+    its nearest existing directory cannot be written."""
+    workdir = os.path.abspath(workdir)
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ConfigError(f"--workdir {workdir} is a file, not a directory: choose another --workdir.")
+    existing = workdir
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ConfigError(f"--workdir {workdir} lies under {existing}, which is a file: choose another --workdir.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--workdir {workdir}: {existing} is not writable: choose a writable --workdir.")
+
+
+def make_workdir(workdir: str) -> None:
+    """Creates `workdir` and checks that files can be written in it (ConfigError if not)."""
+    check_workdir(workdir)
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, f".write_test.{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot write in --workdir {workdir} ({e.strerror or e}): choose a writable --workdir."
+        ) from None
+
+
+class WorkdirLock:
+    """Holds an exclusive lock on `workdir/.lock` while a run uses the workdir.
+
+    A second run on the same workdir is refused with a TrainingError naming the process that
+    holds it. The lock is the kernel's (`flock`): it goes away with its process, however that
+    process ends (kill -9 included), so it is never left stuck.
+    """
+
+    def __init__(self, workdir: str):
+        self.path = os.path.join(workdir, ".lock")
+        self._file = None
+
+    def __enter__(self) -> "WorkdirLock":
+        f = open(self.path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise TrainingError(
+                f"{os.path.dirname(self.path)} is in use by {holder}: wait for that run to end "
+                "(or stop it), or choose another --workdir."
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()} on {socket.gethostname()}")
+        f.flush()
+        self._file = f
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._file.close()
+        return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,7 +246,7 @@ def load_trained(
         )
     info = read_data_info(workdir) or gans.get(config.gan.name).data_info(config)
     algorithm = gans.create(config, info)
-    checkpointer = Checkpointer(directory, config.train.keep_checkpoints)
+    checkpointer = Checkpointer(directory, config.train.keep_checkpoints, read_only=True)
     try:
         step = parse_restore(restore)
         step = checkpointer.latest_step() if step is None else step

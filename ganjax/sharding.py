@@ -16,6 +16,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from ganjax.errors import ConfigError
+
 DATA_AXIS = "data"
 DISTRIBUTED_ENV = "GANJAX_DISTRIBUTED"
 
@@ -37,7 +39,7 @@ def make_mesh(num_devices: int = 0) -> Mesh:
     devices = jax.devices()
     if num_devices:
         if num_devices > len(devices):
-            raise ValueError(
+            raise ConfigError(
                 f"config.mesh.num_devices={num_devices} but only {len(devices)} devices are "
                 "visible; set it to 0 (all) or at most the visible count."
             )
@@ -58,12 +60,12 @@ def check_batch_size(global_batch: int, mesh: Mesh) -> None:
     """A global batch must split evenly over the devices and the processes."""
     n = mesh.devices.size
     if global_batch % n:
-        raise ValueError(
+        raise ConfigError(
             f"batch size {global_batch} does not divide over {n} devices; set "
             f"config.data.batch_size to a multiple of {n}."
         )
     if global_batch % jax.process_count():
-        raise ValueError(
+        raise ConfigError(
             f"batch size {global_batch} does not divide over {jax.process_count()} processes."
         )
 

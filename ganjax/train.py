@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import sys
 import threading
 import time
 
@@ -46,15 +48,38 @@ from ganjax.train_state import RunState
 # --------------------------------------------------------------------------------------------
 
 
-class JsonlWriter(metric_writers.MetricWriter):
-    """Appends one JSON object per step, {"step": s, name: value, ...}, to a file."""
+def _rows_up_to(path: str, step: int) -> list[str]:
+    """The well-formed rows of a metrics.jsonl with "step" <= `step` (a row cut short by a
+    crash, or logged after the checkpoint a run resumes from, is dropped)."""
+    kept = []
+    with open(path) as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and row.get("step", step + 1) <= step:
+                kept.append(json.dumps(row) + "\n")
+    return kept
 
-    def __init__(self, path: str):
+
+class JsonlWriter(metric_writers.MetricWriter):
+    """One JSON object per step, {"step": s, name: value, ...}, written and flushed as it is
+    logged (a killed run loses nothing it logged). Opened with `resume_step`, it first drops
+    the rows past that step, so a resumed run's file reads as one uninterrupted run."""
+
+    def __init__(self, path: str, resume_step: int = 0):
+        if os.path.exists(path):
+            kept = _rows_up_to(path, resume_step)
+            with open(path + ".tmp", "w") as f:
+                f.writelines(kept)
+            os.replace(path + ".tmp", path)
         self._file = open(path, "a")
 
     def write_scalars(self, step, scalars):
         row = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
         self._file.write(json.dumps(row) + "\n")
+        self._file.flush()
 
     def write_summaries(self, step, values, metadata=None):
         pass
@@ -84,15 +109,46 @@ class JsonlWriter(metric_writers.MetricWriter):
         self._file.close()
 
 
-def create_writer(workdir: str) -> metric_writers.MetricWriter:
-    """Console + TensorBoard + metrics.jsonl on process 0; nothing on the others."""
+def truncate_tensorboard(logdir: str, step: int) -> None:
+    """Rewrites the event files in `logdir` without the summaries of steps past `step` (those
+    a resumed run logs again), so TensorBoard shows every step once."""
+    import tensorflow as tf
+    from tensorboard.compat.proto.event_pb2 import Event
+
+    if not os.path.isdir(logdir):
+        return
+    for name in sorted(os.listdir(logdir)):
+        if not name.startswith("events.out.tfevents"):
+            continue
+        path = os.path.join(logdir, name)
+        records = []
+        try:
+            for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+                records.append(record)
+        except tf.errors.DataLossError:  # a record cut short by a crash: keep what precedes it
+            pass
+        kept = [r for r in records if not Event.FromString(r).HasField("summary") or Event.FromString(r).step <= step]
+        if len(kept) == len(records):
+            continue
+        with tf.io.TFRecordWriter(path + ".tmp") as w:
+            for r in kept:
+                w.write(r)
+        os.replace(path + ".tmp", path)
+
+
+def create_writer(workdir: str, resume_step: int = 0) -> metric_writers.MetricWriter:
+    """Console + TensorBoard + metrics.jsonl on process 0; nothing on the others. Rows and
+    summaries past `resume_step` (logged by a run that was killed after its last checkpoint)
+    are dropped first."""
     if jax.process_index() > 0:
         return metric_writers.MultiWriter([])
+    logdir = os.path.join(workdir, "tensorboard")
+    truncate_tensorboard(logdir, resume_step)
     return metric_writers.AsyncMultiWriter(
         [
             metric_writers.LoggingWriter(),
-            metric_writers.SummaryWriter(os.path.join(workdir, "tensorboard")),
-            JsonlWriter(os.path.join(workdir, "metrics.jsonl")),
+            metric_writers.SummaryWriter(logdir),
+            JsonlWriter(os.path.join(workdir, "metrics.jsonl"), resume_step),
         ]
     )
 
@@ -103,10 +159,13 @@ def create_writer(workdir: str) -> metric_writers.MetricWriter:
 
 
 class StopRequest:
-    """Turns SIGTERM and SIGINT into a flag the loop checks after each step."""
+    """Turns SIGTERM and SIGINT into a flag the loop checks after each step; a second signal
+    stops the process at once (exit status 130), removing the temporary directory of a
+    checkpoint save it interrupts; the checkpoints already complete stay."""
 
-    def __init__(self):
+    def __init__(self, checkpoint_dir: str | None = None):
         self.signal: int | None = None
+        self.checkpoint_dir = checkpoint_dir
         self._previous = {}
 
     def __enter__(self):
@@ -118,9 +177,22 @@ class StopRequest:
     def _handle(self, signum, frame):
         del frame
         if self.signal is not None:  # a second signal: stop now
-            raise KeyboardInterrupt
+            self._stop_now(signum)
         self.signal = signum
         logging.warning("Received %s: saving a checkpoint and stopping.", signal.Signals(signum).name)
+
+    def _stop_now(self, signum) -> None:
+        if self.checkpoint_dir and os.path.isdir(self.checkpoint_dir):
+            for name in os.listdir(self.checkpoint_dir):
+                if name.endswith(".orbax-checkpoint-tmp"):
+                    shutil.rmtree(os.path.join(self.checkpoint_dir, name), ignore_errors=True)
+        print(
+            f"ganjax: stopped at once by a second {signal.Signals(signum).name}; the complete "
+            "checkpoints are kept (re-run the same command to resume).",
+            file=sys.stderr, flush=True,
+        )
+        sys.stdout.flush()
+        os._exit(128 + signal.SIGINT)
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
@@ -133,14 +205,19 @@ class StopRequest:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_finite(step: int, scalars: dict[str, float], last_checkpoint: int | None) -> None:
+def _check_finite(step: int, scalars: dict[str, float], checkpointer: Checkpointer) -> None:
+    """A NaN or inf metric stops the run, naming the newest complete checkpoint (every saved
+    state is finite: `Checkpointer.save` refuses others)."""
     bad = sorted(k for k, v in scalars.items() if not np.isfinite(v))
     if bad:
+        checkpointer.wait_until_finished()
+        last = checkpointer.latest_step()
+        where = f"step {last}" if last is not None else "none (nothing was saved yet)"
         raise TrainingError(
             f"Non-finite {', '.join(bad)} at step {step}. The run stopped without saving this "
-            f"state; the last good checkpoint is step {last_checkpoint}. Lower the learning "
-            "rates (config.optim.g_lr / d_lr), add a gradient penalty or spectral norm, and "
-            "re-run the same command to resume from that checkpoint."
+            f"state; the last good checkpoint is {where}. Lower the learning rates "
+            "(--config.optim.g_lr / --config.optim.d_lr), add a gradient penalty or spectral "
+            "norm, and re-run to resume from that checkpoint."
         )
 
 
@@ -158,20 +235,37 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSt
     """Trains `config.gan.name` on its data in `workdir`, resuming if it holds a checkpoint."""
     workdir = os.path.abspath(workdir)
     mesh = sharding.make_mesh(config.mesh.num_devices)
+    sharding.check_batch_size(config.data.batch_size, mesh)
     # The dataset's shape and classes decide the model, so the data comes first; the data, the
-    # algorithm and the evaluators are all checked before anything is written to the workdir.
+    # algorithm, its initial state and the evaluators are all checked before anything is
+    # written to the workdir.
     info = gans.get(config.gan.name).data_info(config)
     gan = gans.create(config, info)
     scheduled = evaluators.from_config(config, gan)
-    os.makedirs(workdir, exist_ok=True)
-    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints)
+    state = gan.init_state(jax.random.PRNGKey(config.seed))
+    runs.make_workdir(workdir)
+    with runs.WorkdirLock(workdir), Checkpointer(
+        os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints
+    ) as checkpointer:
+        return _train(config, workdir, mesh, gan, info, state, scheduled, checkpointer)
+
+
+def _train(config, workdir, mesh, gan, info, state, scheduled, checkpointer) -> RunState:
+    """The loop of `train_and_evaluate` on a locked workdir."""
+    num_steps = config.train.num_steps
     start_checkpoint = checkpointer.latest_step()
+    if start_checkpoint is not None and start_checkpoint > num_steps:
+        raise TrainingError(
+            f"{workdir} holds a checkpoint of step {start_checkpoint}, past "
+            f"train.num_steps={num_steps}: raise --config.train.num_steps to train on, or "
+            "choose a new --workdir."
+        )
     record_config(config, workdir, has_checkpoint=start_checkpoint is not None)
     runs.write_data_info(workdir, info)
-    state = sharding.replicate(gan.init_state(jax.random.PRNGKey(config.seed)), mesh)
-    state = checkpointer.restore(state)
+    state = checkpointer.restore(sharding.replicate(state, mesh))
     start_step = int(state.step)
-    num_steps = config.train.num_steps
+    if start_step == num_steps:
+        logging.info("%s is already trained to train.num_steps=%d: nothing to do.", workdir, num_steps)
     logging.info(
         "%s on %s %s (%d classes), %d devices; parameters: %s; %s at step %d.",
         config.gan.name, info.name, info.image_shape, info.num_classes, mesh.devices.size,
@@ -187,12 +281,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSt
     grid = gan.grid_inputs(jax.random.PRNGKey(config.seed + 1), config.train.sample_cols)
     render_grid = jax.jit(gan.grid, out_shardings=repl)
 
-    writer = create_writer(workdir)
+    writer = create_writer(workdir, start_step)
     if start_step == 0:
         writer.write_hparams(flatten(json.loads(config.to_json_best_effort())))
     progress = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer)
     pending: list[dict[str, jax.Array]] = []
-    last_checkpoint = start_checkpoint
     t_start, steps_done = time.time(), 0
 
     def sample_grid(step: int) -> None:
@@ -210,7 +303,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSt
                 else:
                     writer.write_scalars(step, {f"eval/{key}": float(value)})
 
-    with StopRequest() as stop, metric_writers.ensure_flushes(writer):
+    with StopRequest(checkpointer.directory) as stop, metric_writers.ensure_flushes(writer):
         step = start_step
         while step < num_steps and stop.signal is None:
             with jax.profiler.StepTraceAnnotation("train", step_num=step):
@@ -227,7 +320,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSt
                         lambda *xs: jnp.mean(jnp.stack(xs)), *pending)).items()
                 }
                 pending.clear()
-                _check_finite(step, scalars, last_checkpoint)
+                _check_finite(step, scalars, checkpointer)
                 writer.write_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
             if grid is not None and (step % config.train.sample_every == 0 or last):
                 sample_grid(step)
@@ -238,12 +331,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSt
                 or stop.signal is not None
                 or checkpointer.reached_preemption(step)
             ):
-                checkpointer.save(step, state, force=True)
-                last_checkpoint = step
+                checkpointer.save(step, state)
             if checkpointer.reached_preemption(step):
                 logging.warning("Preemption at step %d: checkpoint saved, stopping.", step)
                 break
-    checkpointer.close()
+    checkpointer.wait_until_finished()
     if steps_done:
         logging.info(
             "Trained steps %d..%d in %.1fs; workdir %s", start_step + 1, step,

@@ -174,3 +174,109 @@ def test_folder_layout_bad_image_and_unknown_emotion(tmp_path):
     (manual / "train" / "joyful").mkdir()
     with pytest.raises(DatasetError, match="unknown emotion folder 'joyful'"):
         pipeline.load_split(data_config(tmp_path, manual))
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def test_csv_with_a_utf8_bom(tmp_path):
+    """Windows tools write fer2013.csv with a UTF-8 byte-order mark before the header."""
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    path = manual / "fer2013.csv"
+    write_kaggle_csv(str(path))
+    path.write_bytes(BOM + path.read_bytes())
+    dc = data_config(tmp_path, manual)
+    images, labels, info = pipeline.load_arrays(dc)
+    assert info.num_train_examples == 20 and images.shape == (20, 48, 48, 1)
+    np.testing.assert_array_equal(labels, np.asarray(LABELS)[rows_of(images)])
+    splits = tfds.builder("fer2013", data_dir=dc.data_dir).info.splits
+    assert {s: splits[s].num_examples for s in splits} == {"train": 20, "public_test": 5, "private_test": 5}
+
+
+def rows_of(images):
+    """Row index of each constant face 8 * row in float [-1, 1] images [N, 48, 48, 1]."""
+    return np.round((np.asarray(images)[:, 0, 0, 0] + 1.0) * 127.5 / 8).astype(int)
+
+
+def write_rows(manual, labels):
+    """A Kaggle CSV of len(labels) training faces (face r constant 8 * r) in `manual`."""
+    manual.mkdir(parents=True, exist_ok=True)
+    write_kaggle_csv(str(manual / "fer2013.csv"), labels, ["Training"] * len(labels))
+    return manual
+
+
+def prepared_again(capsys) -> bool:
+    return "preparing it again" in capsys.readouterr().out
+
+
+def test_a_changed_source_csv_is_prepared_again(tmp_path, capsys):
+    first = write_rows(tmp_path / "first", [3] * 8)
+    second = write_rows(tmp_path / "second", [6] * 12 + [3] * 12)
+    _, info = pipeline.load_split(data_config(tmp_path, first))
+    assert info.num_train_examples == 8
+    capsys.readouterr()
+    # Same data_dir, another fer2013.csv: the dataset is prepared again from it.
+    dc = data_config(tmp_path, second)
+    images, labels, info = pipeline.load_arrays(dc)
+    out = capsys.readouterr().out
+    assert info.num_train_examples == 24 and images.shape[0] == 24
+    assert str(first / "fer2013.csv") in out and str(second / "fer2013.csv") in out
+    assert "preparing it again" in out
+    assert sorted(labels.tolist()) == [3] * 12 + [6] * 12
+    # The same file again, or an identical copy elsewhere: reused, not prepared again.
+    assert pipeline.load_split(dc)[1].num_train_examples == 24
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "fer2013.csv").write_bytes((second / "fer2013.csv").read_bytes())
+    assert pipeline.load_split(data_config(tmp_path, copy))[1].num_train_examples == 24
+    os.utime(second / "fer2013.csv", ns=(10**18, 10**18))  # touched, content unchanged
+    assert pipeline.load_split(dc)[1].num_train_examples == 24
+    assert not prepared_again(capsys)
+    # Edited in place (same size, other labels): prepared again.
+    write_rows(second, [0] * 12 + [5] * 12)
+    _, labels, _ = pipeline.load_arrays(dc)
+    assert sorted(labels.tolist()) == [0] * 12 + [5] * 12
+    assert prepared_again(capsys)
+    # No source in the manual dir any more (a prepared dataset copied elsewhere): reused.
+    _, info = pipeline.load_split(data_config(tmp_path, tmp_path / "gone"))
+    assert info.num_train_examples == 24 and not prepared_again(capsys)
+
+
+def save_faces(folder, names):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        Image.fromarray(np.full((48, 48), 10 * i, np.uint8)).save(folder / name)
+
+
+def test_a_changed_source_folder_is_prepared_again(tmp_path, capsys):
+    manual = tmp_path / "manual"
+    save_faces(manual / "train" / "happy", ["a.png", "b.png"])
+    dc = data_config(tmp_path, manual)
+    assert pipeline.load_split(dc)[1].num_train_examples == 2
+    assert pipeline.load_split(dc)[1].num_train_examples == 2
+    assert not prepared_again(capsys)
+    save_faces(manual / "train" / "sad", ["c.png"])
+    _, labels, info = pipeline.load_arrays(dc)
+    assert info.num_train_examples == 3 and sorted(labels.tolist()) == [3, 3, 4]
+    assert prepared_again(capsys)
+
+
+def test_folder_layout_corrupt_image_names_the_file(tmp_path):
+    from ganjax.data import stats
+
+    manual = tmp_path / "manual"
+    save_faces(manual / "train" / "happy", ["a.png", "b.png"])
+    (manual / "train" / "happy" / "bad.png").write_bytes(b"not a png" * 20)
+    c = config_lib.base_config()
+    c.data = data_config(tmp_path, manual)
+    for call in (lambda: pipeline.load_split(c.data), lambda: stats.run(c, str(tmp_path / "stats"))):
+        with pytest.raises(DatasetError) as e:
+            call()
+        message = str(e.value)
+        assert str(manual / "train" / "happy" / "bad.png") in message and "\n" not in message
+        assert "delete that file" in message and "skip_bad_rows=True" in message
+    c.data.skip_bad_rows = True
+    assert pipeline.load_split(c.data)[1].num_train_examples == 2

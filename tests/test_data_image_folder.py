@@ -89,3 +89,63 @@ def test_stats_on_a_folder(folder, tmp_path, capsys):
     }
     assert "owls" in capsys.readouterr().out
     assert len(result["previews"]) == 3
+
+
+def broken_files():
+    """name -> bytes of image files that TensorFlow cannot decode."""
+    import io
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)
+
+    def encoded(fmt):
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, fmt)
+        return buffer.getvalue()
+
+    png, jpg = encoded("PNG"), encoded("JPEG")
+    return {
+        "garbage": b"these bytes are no image" * 8,
+        "empty": b"",
+        "truncated_png": png[: len(png) // 2],
+        "png_without_its_end": png[:-12],
+        "truncated_jpg": jpg[: len(jpg) // 2],
+        "tiff_named_png": encoded("TIFF"),
+        "gif_named_png": encoded("GIF"),  # tf decodes GIF and WebP as [frames, H, W, C]
+        "webp_named_jpg": encoded("WEBP"),
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(broken_files()))
+def test_corrupt_image_is_an_error_naming_the_file(tmp_path, kind):
+    root = tmp_path / "images"
+    for cls in ("cats", "dogs"):
+        (root / "train" / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((20, 24, 3), 60 * i, np.uint8)).save(root / "train" / cls / f"{i}.png")
+    bad = root / "train" / "dogs" / ("bad.jpg" if "jpg" in kind else "bad.png")
+    bad.write_bytes(broken_files()[kind])
+    c = folder_config(root)
+    for call in (lambda: pipeline.load_split(c.data), lambda: stats.run(c, str(tmp_path / "stats"))):
+        with pytest.raises(DatasetError) as e:
+            call()
+        message = str(e.value)
+        assert str(bad) in message and "\n" not in message
+        assert "Delete or replace" in message
+    bad.unlink()
+    _, info = pipeline.load_split(c.data)
+    assert info.num_train_examples == 4
+
+
+def test_all_readable_formats_pass_the_check(tmp_path):
+    """The files TensorFlow decodes are accepted, whatever their extension says."""
+    root = tmp_path / "images"
+    folder = root / "train" / "any"
+    folder.mkdir(parents=True)
+    pixels = np.full((20, 24, 3), 90, np.uint8)
+    for name, fmt in (("a.png", "PNG"), ("b.jpg", "JPEG"), ("c.jpeg", "JPEG"), ("d.png", "BMP")):
+        Image.fromarray(pixels).save(folder / name, fmt)
+    with open(folder / "b.jpg", "ab") as f:
+        f.write(b"trailing bytes after the JPEG end marker")
+    images, _, info = pipeline.load_arrays(folder_config(root).data)
+    assert info.num_train_examples == 4 and images.shape == (4, 16, 16, 3)

@@ -18,12 +18,19 @@ builder reads what the user downloaded from tfds' `manual_dir` and downloads not
 Every row is checked before anything is written: a row with the wrong pixel count, a pixel that
 is not an integer 0-255, a label outside 0-6 or an unknown Usage raises `DatasetError` naming the
 line and the problem. With `skip_bad_rows=True` such rows are skipped instead; their number is
-logged and kept in `info.metadata["skipped_rows"]`.
+logged and kept in `info.metadata["skipped_rows"]`. The CSV may start with a UTF-8 byte-order
+mark (as Windows tools write it). A broken image file of the folder layout is an error naming it
+(or, with `skip_bad_rows=True`, skipped like a malformed row).
+
+`info.metadata["source_digest"]` records which source the dataset was prepared from
+(`source_digest`); `sources` prepares it again when the manual dir holds another or a changed
+source (`source_change`).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import sys
 
@@ -31,6 +38,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
+from ganjax.data import image_files
 from ganjax.data.core import DatasetError
 
 EMOTIONS = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
@@ -40,6 +48,10 @@ USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "public_test", "PrivateTest
 CSV_CANDIDATES = ("fer2013.csv", os.path.join("fer2013", "fer2013.csv"))
 FOLDER_SPLITS = ("train", "test")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+# "utf-8-sig" reads UTF-8 with or without the byte-order mark (EF BB BF) that Windows tools
+# write before the header.
+CSV_ENCODING = "utf-8-sig"
+HASH_BLOCK = 1 << 20
 KAGGLE_URL = (
     "https://www.kaggle.com/c/challenges-in-representation-learning-facial-expression-"
     "recognition-challenge/data"
@@ -139,7 +151,7 @@ def read_csv(path: str, skip_bad_rows: bool = False):
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     per_split: dict[str, tuple[list, list, list]] = {}
     bad = _BadInputs(skip_bad_rows)
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding=CSV_ENCODING) as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:
@@ -170,13 +182,10 @@ def read_csv(path: str, skip_bad_rows: bool = False):
     return per_split, bad.skipped, bad.problems
 
 
-def read_folders(root: str, skip_bad_rows: bool = False):
-    """The `train/<emotion>/*.png` layout: ({split: (images, labels, keys)}, skipped, problems)."""
-    from PIL import Image
-
-    lookup = {e.lower(): i for i, e in enumerate(EMOTIONS)}
-    per_split: dict[str, tuple[list, list, list]] = {}
-    bad = _BadInputs(skip_bad_rows)
+def _folder_images(root: str) -> list[tuple[str, str, str]]:
+    """(split, class folder, file name) of every image of the folder layout, sorted; each class
+    folder also comes once with the name "" before its files, so empty folders are seen too."""
+    found = []
     for split in FOLDER_SPLITS:
         split_dir = os.path.join(root, split)
         if not os.path.isdir(split_dir):
@@ -185,35 +194,142 @@ def read_folders(root: str, skip_bad_rows: bool = False):
             class_dir = os.path.join(split_dir, folder)
             if not os.path.isdir(class_dir):
                 continue
-            if folder.lower() not in lookup:
-                raise DatasetError(
-                    f"{class_dir}: unknown emotion folder {folder!r}; FER2013 folders must be "
-                    f"named {', '.join(e.lower() for e in EMOTIONS)} (any case)."
-                )
-            label = lookup[folder.lower()]
-            for name in sorted(os.listdir(class_dir)):
-                if not name.lower().endswith(IMAGE_EXTENSIONS):
-                    continue
-                path = os.path.join(class_dir, name)
-                try:
-                    with Image.open(path) as img:
-                        image = np.asarray(img.convert("L"), np.uint8)
-                    if image.shape != (IMAGE_SIZE, IMAGE_SIZE):
-                        raise RowError(f"is {image.shape[1]}x{image.shape[0]}, expected 48x48")
-                except (OSError, RowError) as e:
-                    bad.report(
-                        f"{path}: {e}",
-                        "Replace or delete that file, or set --config.data.skip_bad_rows=True "
-                        "to skip unreadable images.",
-                    )
-                    continue
-                images, labels, keys = per_split.setdefault(split, ([], [], []))
-                images.append(image[..., None])
-                labels.append(label)
-                keys.append(os.path.join(split, folder, name))
+            found.append((split, folder, ""))  # an empty folder still names a class
+            found.extend(
+                (split, folder, name)
+                for name in sorted(os.listdir(class_dir))
+                if name.lower().endswith(IMAGE_EXTENSIONS)
+            )
+    return found
+
+
+def _read_face(path: str) -> np.ndarray:
+    """The 48x48 gray face in an image file; RowError says what is wrong with the file."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            image = np.asarray(img.convert("L"), np.uint8)
+    except Exception as e:  # PIL raises many types for broken files
+        raise RowError(image_files.describe(e)) from None
+    if image.shape != (IMAGE_SIZE, IMAGE_SIZE):
+        raise RowError(f"is {image.shape[1]}x{image.shape[0]}, expected 48x48")
+    return image
+
+
+def read_folders(root: str, skip_bad_rows: bool = False):
+    """The `train/<emotion>/*.png` layout: ({split: (images, labels, keys)}, skipped, problems)."""
+    lookup = {e.lower(): i for i, e in enumerate(EMOTIONS)}
+    per_split: dict[str, tuple[list, list, list]] = {}
+    bad = _BadInputs(skip_bad_rows)
+    for split, folder, name in _folder_images(root):
+        if folder.lower() not in lookup:
+            raise DatasetError(
+                f"{os.path.join(root, split, folder)}: unknown emotion folder {folder!r}; FER2013 "
+                f"folders must be named {', '.join(e.lower() for e in EMOTIONS)} (any case)."
+            )
+        if not name:
+            continue
+        path = os.path.join(root, split, folder, name)
+        try:
+            image = _read_face(path)
+        except RowError as e:
+            bad.report(
+                f"{path}: {e}",
+                "Replace or delete that file, or set --config.data.skip_bad_rows=True "
+                "to skip unreadable images.",
+            )
+            continue
+        images, labels, keys = per_split.setdefault(split, ([], [], []))
+        images.append(image[..., None])
+        labels.append(lookup[folder.lower()])
+        keys.append(os.path.join(split, folder, name))
     if not per_split:
         raise DatasetError(f"No FER2013 images found under {root}/train/<emotion>/. {MANUAL_INSTRUCTIONS}")
     return per_split, bad.skipped, bad.problems
+
+
+# --------------------------------------------------------------------------------------------
+# Which source a prepared dataset was built from.
+# --------------------------------------------------------------------------------------------
+
+_SHA256: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, this process
+
+
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    key = (path, size, mtime_ns)
+    if key not in _SHA256:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(HASH_BLOCK), b""):
+                digest.update(block)
+        _SHA256[key] = digest.hexdigest()
+    return _SHA256[key]
+
+
+def _folder_listing_sha256(root: str) -> tuple[int, str]:
+    """(number of images, sha256 of the sorted image list with each file's size and mtime)."""
+    digest, count = hashlib.sha256(), 0
+    for split, folder, name in _folder_images(root):
+        entry = os.path.join(split, folder, name)
+        if name:
+            st = os.stat(os.path.join(root, entry))
+            entry += f"\t{st.st_size}\t{st.st_mtime_ns}"
+            count += 1
+        digest.update(entry.encode() + b"\n")
+    return count, digest.hexdigest()
+
+
+def source_digest(kind: str, path: str) -> dict:
+    """What identifies the source `locate` found, recorded in the prepared dataset's metadata.
+
+    csv: its path, size, mtime and the sha256 of its bytes; folders: the root, the number of
+    images and the sha256 of the sorted list of image files with their sizes and mtimes (the
+    images themselves are not read).
+    """
+    path = os.path.abspath(path)
+    if kind == "csv":
+        st = os.stat(path)
+        return {
+            "kind": kind, "path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "sha256": _sha256(path, st.st_size, st.st_mtime_ns),
+        }
+    count, sha = _folder_listing_sha256(path)
+    return {"kind": kind, "path": path, "files": count, "sha256": sha}
+
+
+def _same_csv(recorded: dict, path: str) -> bool:
+    st = os.stat(path)
+    if st.st_size != recorded.get("size"):
+        return False
+    if path == recorded.get("path") and st.st_mtime_ns == recorded.get("mtime_ns"):
+        return True  # untouched: no need to read it
+    return _sha256(path, st.st_size, st.st_mtime_ns) == recorded.get("sha256")
+
+
+def source_change(recorded, kind: str, path: str) -> str | None:
+    """Why the source at `path` is not the one `recorded` when the dataset was prepared (a phrase
+    naming both, to follow "the dataset in <dir> "), or None when it is the same.
+
+    A CSV is the same when it has the recorded path, size and mtime, or else the recorded size
+    and sha256 (a copy elsewhere, or a touched file); a folder layout when its file listing
+    (names, sizes, mtimes) is. A dataset prepared without a record counts as changed.
+    """
+    path = os.path.abspath(path)
+    if not recorded or not isinstance(recorded, dict):
+        return f"has no record of the source it was prepared from (the source is now {path})"
+    was = recorded.get("path", "?")
+    if recorded.get("kind") != kind:
+        return f"was prepared from {was} ({recorded.get('kind')}), not from {path} ({kind})"
+    if kind == "csv":
+        same = _same_csv(recorded, path)
+    else:
+        same = _folder_listing_sha256(path)[1] == recorded.get("sha256")
+    if same:
+        return None
+    if was == path:
+        return f"was prepared from {path}, which has changed since"
+    return f"was prepared from {was}, not from {path}, whose content differs"
 
 
 class Fer2013(tfds.core.GeneratorBasedBuilder):
@@ -250,6 +366,7 @@ class Fer2013(tfds.core.GeneratorBasedBuilder):
         except AssertionError as e:  # tfds: manual dir missing or empty
             raise DatasetError(f"FER2013 manual dir problem: {e}") from None
         kind, path = locate(manual_dir)
+        digest = source_digest(kind, path)  # before reading: a file changed meanwhile is seen next time
         reader = read_csv if kind == "csv" else read_folders
         per_split, skipped, problems = reader(path, self.skip_bad_rows)
         if skipped:
@@ -260,6 +377,7 @@ class Fer2013(tfds.core.GeneratorBasedBuilder):
             print(f"fer2013: skipped {skipped} malformed rows/images of {path}", flush=True)
         self.info.metadata["skipped_rows"] = skipped
         self.info.metadata["source"] = path
+        self.info.metadata["source_digest"] = digest
         return {
             split: self._generate_examples(images, labels, keys)
             for split, (images, labels, keys) in sorted(per_split.items())

@@ -27,8 +27,10 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from absl import logging
 
 from ganjax.data import fer2013, mnist_offline  # noqa: F401  (register the tfds builders)
+from ganjax.data import image_files
 from ganjax.data.core import DataInfo, DatasetError
 
 # The files tfds' celeb_a builder downloads; placed in the manual dir, tfds uses them instead
@@ -97,6 +99,8 @@ def _builder(name: str, data_config, *, prepare: str, builder_kwargs=None):
     except tfds.core.registered.DatasetNotFoundError as e:
         raise DatasetError(f"tfds has no dataset named {name!r}: {e}") from None
     if builder.is_prepared():
+        if prepare == "manual":
+            return _prepared_from_current_source(builder, data_config, builder_kwargs)
         return builder
     where = builder.data_dir
     if prepare == "local":
@@ -145,9 +149,32 @@ def _builder(name: str, data_config, *, prepare: str, builder_kwargs=None):
     return builder
 
 
-def _prepare(builder, manual: str) -> None:
-    """download_and_prepare from the manual dir; our DatasetErrors pass through unwrapped."""
-    config = tfds.download.DownloadConfig(manual_dir=manual)
+def _prepared_from_current_source(builder, data_config, builder_kwargs):
+    """The prepared `fer2013` builder, prepared again first if the source in the manual dir is
+    not the one it was prepared from (another or an edited `fer2013.csv`, images added to or
+    removed from the folder layout); that is logged and printed. Without a source in the manual
+    dir (e.g. a prepared dataset copied from another machine) the prepared one is used as is.
+    """
+    manual = manual_dir(data_config)
+    try:
+        kind, path = fer2013.locate(manual)
+    except DatasetError:
+        return builder
+    recorded = (builder.info.metadata or {}).get("source_digest")
+    change = fer2013.source_change(recorded, kind, path)
+    if change is None:
+        return builder
+    message = f"fer2013: the dataset in {builder.data_dir} {change}; preparing it again from {path}"
+    logging.warning(message)
+    print(message, flush=True)
+    _prepare(builder, manual, mode=tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS)
+    return tfds.builder(builder.name, data_dir=data_config.get("data_dir") or None, **(builder_kwargs or {}))
+
+
+def _prepare(builder, manual: str, mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS) -> None:
+    """download_and_prepare from the manual dir (mode REUSE_CACHE_IF_EXISTS: replacing data
+    prepared before); our DatasetErrors pass through unwrapped."""
+    config = tfds.download.DownloadConfig(manual_dir=manual, download_mode=mode)
     try:
         builder.download_and_prepare(download_config=config)
     except DatasetError:
@@ -253,7 +280,9 @@ def _image_folder_source(data_config, split, *, all_processes=False) -> Source:
     """The user's images, `data.folder/<split>/<class>/*.png|jpg`, via `tfds.ImageFolder`.
 
     Classes are the sorted class-folder names of all splits; images of any size are decoded
-    with `data.channels` channels (3 by default) and centre-cropped to a square later.
+    with `data.channels` channels (3 by default) and centre-cropped to a square later. Every file
+    of the split is checked first (`image_files.check`, once per process): one that TensorFlow
+    could not decode is a DatasetError naming it, not a decode error in the middle of training.
     """
     root = data_config.get("folder") or ""
     if not root:
@@ -281,6 +310,11 @@ def _image_folder_source(data_config, split, *, all_processes=False) -> Source:
             f"images); it has {sorted(splits)}. Set --config.data.split to one of them."
         )
     examples = builder._split_examples[split]  # pylint: disable=protected-access
+    image_files.check(
+        sorted(e.image_path for e in examples),
+        "Delete or replace each file named (re-save it as PNG or JPEG); image_folder has no "
+        "option to skip unreadable images.",
+    )
     from PIL import Image
 
     with Image.open(examples[0].image_path) as first:
