@@ -12,8 +12,8 @@ workdir defaults to `workdirs/<config.name>`; re-running the same command resume
 from __future__ import annotations
 
 import os
+import signal
 import sys
-import threading
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -28,9 +28,9 @@ def _fail(message: str) -> None:
     message = " ".join(lines)
     print(f"ganjax: error: {message}", file=sys.stderr, flush=True)
     sys.stdout.flush()
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        os._exit(2)  # a library's worker thread (e.g. a failed async save) must not keep us alive
-    sys.exit(2)
+    # Everything of ours is flushed and closed by now; a library's worker thread (e.g. a failed
+    # asynchronous save on a full disk) must neither keep the process alive nor print at exit.
+    os._exit(2)
 
 
 def _quiet_library_logs() -> None:
@@ -41,15 +41,34 @@ def _quiet_library_logs() -> None:
 
     class Quiet(pylogging.Filter):
         def filter(self, record):
-            return record.levelno >= pylogging.WARNING or any(k in record.pathname for k in keep)
+            ours = any(k in record.pathname for k in keep)
+            if not ours and record.exc_info:  # a library's error: its line, not its traceback
+                record.exc_info, record.exc_text = None, None
+            return record.levelno >= pylogging.WARNING or ours
 
     logging.get_absl_handler().addFilter(Quiet())
+
+
+def _quiet_closed_loop_callbacks() -> None:
+    """After a failed asynchronous checkpoint save (e.g. a full disk), tensorstore's pending
+    writes complete into orbax's closed event loop and print `RuntimeError: Event loop is
+    closed` through `sys.excepthook`, once per array; the save's own error is reported as one
+    line. Those echoes are dropped; every other exception prints as usual."""
+    default = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        if exc_type is RuntimeError and str(exc) == "Event loop is closed":
+            return
+        default(exc_type, exc, tb)
+
+    sys.excepthook = hook
 
 
 def main(argv, config):
     if len(argv) > 1:
         _fail(f"unexpected arguments {argv[1:]}; use --config.key=value for overrides.")
     _quiet_library_logs()
+    _quiet_closed_loop_callbacks()
     # Multi-host initialisation must precede every other JAX call.
     from ganjax import config as config_lib, errors, jobs, runs, sharding
 
@@ -96,5 +115,13 @@ def run() -> None:
     app.run(lambda a: main(a, config), argv=argv, flags_parser=lambda a: a)
 
 
+def _interrupted(signum, frame) -> None:
+    """Ctrl-C outside the training loop (which saves a checkpoint first): stop at once, quietly."""
+    del signum, frame
+    os.write(2, b"ganjax: interrupted; the complete checkpoints in the workdir are kept.\n")
+    os._exit(128 + signal.SIGINT)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, _interrupted)
     run()

@@ -14,15 +14,21 @@ this module guarantees on top of orbax:
 * **Incomplete step directories are skipped.** A step directory without orbax's commit marker
   (`commit_success.txt`; e.g. an empty or partly copied one) is ignored with a warning, and
   orbax's temporary directories of interrupted saves are removed when the manager starts.
+  A training run (not a read-only one) moves damaged and incomplete step directories to
+  `<workdir>/damaged_checkpoints/` rather than deleting them, so that its own saves can take
+  their steps again.
 * **A full disk is one error.** A save that fails for lack of space raises `DiskFullError`,
   naming the directory and the last complete checkpoint, which stays intact.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import re
+import time
 
 import jax
 import numpy as np
@@ -79,8 +85,13 @@ class Checkpointer:
 
     def __init__(self, directory: str, keep: int, read_only: bool = False):
         self.directory = os.path.abspath(directory)
+        self.read_only = read_only
         self.manager = ocp.CheckpointManager(
             self.directory,
+            item_handlers={
+                "state": ocp.StandardCheckpointHandler(),
+                "digest": ocp.JsonCheckpointHandler(),
+            },
             options=ocp.CheckpointManagerOptions(
                 max_to_keep=keep, create=not read_only, read_only=read_only,
                 cleanup_tmp_directories=not read_only,
@@ -104,7 +115,20 @@ class Checkpointer:
                 "Skipping step directories %s in %s: no %s (an interrupted or partial copy).",
                 incomplete, self.directory, COMMIT_MARKER,
             )
+            self._set_aside(incomplete)
         return [s for s in steps if s not in incomplete]
+
+    def _set_aside(self, steps: list[int]) -> None:
+        """Moves step directories to `../damaged_checkpoints/` (training runs only)."""
+        if self.read_only or not steps:
+            return
+        aside = os.path.join(os.path.dirname(self.directory), "damaged_checkpoints")
+        os.makedirs(aside, exist_ok=True)
+        for s in steps:
+            target = os.path.join(aside, f"{s}.{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(os.path.join(self.directory, str(s)), target)
+            logging.warning("Moved step directory %d of %s to %s.", s, self.directory, target)
+        self.manager.reload()
 
     def latest_step(self) -> int | None:
         steps = self.all_steps()
@@ -118,9 +142,10 @@ class Checkpointer:
         """Sorted shapes of the saved arrays (None if the metadata cannot be read)."""
         try:
             meta = self.manager.item_metadata(step)["state"]
-            return sorted(tuple(m.shape) for m in jax.tree.leaves(meta))
+            leaves = jax.tree.leaves(meta)
         except Exception:  # noqa: BLE001  (unreadable metadata is damage, not a mismatch)
             return None
+        return sorted(tuple(m.shape) for m in leaves) if leaves else None
 
     def _restore_one(self, step: int, abstract) -> RunState:
         has_digest = os.path.isdir(os.path.join(self.directory, str(step), "digest"))
@@ -171,6 +196,7 @@ class Checkpointer:
                     "Damaged checkpoint(s) %s in %s; restored step %d, the newest readable one.",
                     [d for d, _ in damaged], self.directory, s,
                 )
+                self._set_aside([d for d, _ in damaged])
             return state
         detail = "; ".join(f"step {s}: {r}" for s, r in damaged)
         raise CheckpointError(
@@ -191,14 +217,14 @@ class Checkpointer:
         host = jax.device_get(state)
         bad = non_finite_leaves(host)
         if bad:
-            self.wait_until_finished()
             shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
-            raise NonFiniteState(
-                f"Non-finite values in the state at step {step} ({shown}). The run stopped without "
-                f"saving it; the last good checkpoint is {self._describe(self.latest_step())}. "
-                "Lower the learning rates (--config.optim.g_lr / --config.optim.d_lr), add a "
-                "gradient penalty or spectral norm, and re-run to resume from that checkpoint."
-            )
+            raise self.non_finite_error(f"values in the state ({shown})", step)
+        # A save that cannot fit is refused before it starts: an asynchronous write that runs
+        # out of space fails in background threads, after the step it belongs to.
+        needed = int(1.1 * sum(np.asarray(x).nbytes for x in jax.tree.leaves(host))) + (256 << 10)
+        if shutil.disk_usage(self.directory).free < needed:
+            self.wait_until_finished()
+            self.raise_if_disk_full(OSError(errno.ENOSPC, f"{needed} bytes needed"), step)
         try:
             self.manager.save(
                 step,
@@ -210,21 +236,43 @@ class Checkpointer:
             )
             self._pending = step
         except Exception as e:
-            self._raise_disk_full(e, step if self._pending is None else self._pending)
+            previous_failed = self._pending is not None and not self._complete(self._pending)
+            self.raise_if_disk_full(e, self._pending if previous_failed else step)
             raise
+
+    def non_finite_error(self, what: str, step: int) -> NonFiniteState:
+        """The error for a NaN / inf at `step`, naming the newest complete (hence finite)
+        checkpoint and how to go on."""
+        self.wait_until_finished()
+        last = self.latest_step()
+        resume = (
+            "re-run to resume from that checkpoint; if the resumed run stops again at once, its "
+            "weights had already diverged: move the later step directories out of "
+            f"{self.directory} to resume from an earlier one, or start afresh with a new --workdir"
+            if last is not None else "re-run to start afresh"
+        )
+        return NonFiniteState(
+            f"Non-finite {what} at step {step}. The run stopped without saving this state; the "
+            f"last good checkpoint is {self._describe(last)}. Lower the learning rates "
+            "(--config.optim.g_lr / --config.optim.d_lr; they may change on resume), add a "
+            f"gradient penalty or spectral norm, and {resume}."
+        )
 
     def _describe(self, step: int | None) -> str:
         return f"step {step} ({os.path.join(self.directory, str(step))})" if step is not None else (
             "none (nothing was saved yet)"
         )
 
-    def _raise_disk_full(self, error: BaseException, step: int | None) -> None:
+    def raise_if_disk_full(self, error: BaseException, step: int | None = None) -> None:
+        """DiskFullError (naming the last complete checkpoint) if `error` comes from a full
+        disk: a failed save of checkpoint `step`, or any other write of the run (step None)."""
         if not _is_disk_full(error):
             return
         self._pending = None
+        what = f"checkpoint {step}" if step is not None else "the run's files"
         raise DiskFullError(
-            f"No space left on the disk of {self.directory} while writing checkpoint "
-            f"{step if step is not None else ''}: the last complete checkpoint is "
+            f"No space left on the disk of {self.directory} while writing {what}: the last "
+            "complete checkpoint is "
             f"{self._describe(self.latest_step())}, intact. Free space (or move the workdir) and "
             "re-run the same command to resume."
         ) from None
@@ -234,7 +282,7 @@ class Checkpointer:
         try:
             self.manager.wait_until_finished()
         except Exception as e:
-            self._raise_disk_full(e, self._pending)
+            self.raise_if_disk_full(e, self._pending)
             raise
         self._pending = None
 

@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import signal
-import sys
 import threading
 import time
 
@@ -160,43 +159,73 @@ def create_writer(workdir: str, resume_step: int = 0) -> metric_writers.MetricWr
 
 class StopRequest:
     """Turns SIGTERM and SIGINT into a flag the loop checks after each step; a second signal
-    stops the process at once (exit status 130), removing the temporary directory of a
-    checkpoint save it interrupts; the checkpoints already complete stay."""
+    stops the process at once.
+
+    The first signal asks for a checkpoint and a clean stop at the end of the step. Every
+    signal is also seen by a watcher thread (through `signal.set_wakeup_fd`, which the
+    interpreter writes to as each signal arrives, even while the main thread is inside a long
+    XLA call and two signals would be one to a Python handler): at the second, it removes the
+    temporary directory of a checkpoint save in flight, says so in one line, and ends the
+    process (exit status 130). The complete checkpoints stay.
+    """
 
     def __init__(self, checkpoint_dir: str | None = None):
         self.signal: int | None = None
         self.checkpoint_dir = checkpoint_dir
         self._previous = {}
+        self._wakeup = None
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._previous[sig] = signal.signal(sig, self._handle)
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        read, write = os.pipe()
+        os.set_blocking(write, False)
+        self._wakeup = (read, write, signal.set_wakeup_fd(write, warn_on_full_buffer=False))
+        threading.Thread(target=self._watch, args=(read,), daemon=True, name="stop-watcher").start()
         return self
 
     def _handle(self, signum, frame):
         del frame
-        if self.signal is not None:  # a second signal: stop now
-            self._stop_now(signum)
-        self.signal = signum
-        logging.warning("Received %s: saving a checkpoint and stopping.", signal.Signals(signum).name)
+        if self.signal is None:
+            self.signal = signum
+            logging.warning(
+                "Received %s: saving a checkpoint and stopping (a second one stops at once).",
+                signal.Signals(signum).name,
+            )
 
-    def _stop_now(self, signum) -> None:
+    def _watch(self, read_fd: int) -> None:
+        seen = 0
+        while True:
+            try:
+                data = os.read(read_fd, 64)
+            except OSError:
+                return
+            if not data:
+                return
+            seen += sum(b in (signal.SIGINT, signal.SIGTERM) for b in data)
+            if seen >= 2:
+                self._stop_now()
+
+    def _stop_now(self) -> None:
         if self.checkpoint_dir and os.path.isdir(self.checkpoint_dir):
             for name in os.listdir(self.checkpoint_dir):
                 if name.endswith(".orbax-checkpoint-tmp"):
                     shutil.rmtree(os.path.join(self.checkpoint_dir, name), ignore_errors=True)
-        print(
-            f"ganjax: stopped at once by a second {signal.Signals(signum).name}; the complete "
-            "checkpoints are kept (re-run the same command to resume).",
-            file=sys.stderr, flush=True,
-        )
-        sys.stdout.flush()
+        os.write(2, b"ganjax: stopped at once by a second signal; the complete checkpoints are "
+                    b"kept (re-run the same command to resume).\n")
         os._exit(128 + signal.SIGINT)
 
     def __exit__(self, *exc):
+        if self._wakeup is not None:
+            read, write, previous_fd = self._wakeup
+            signal.set_wakeup_fd(previous_fd)
+            os.close(write)
+            os.close(read)
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            # After a stop by signal, a further one during shutdown ends the process quietly.
+            signal.signal(sig, signal.SIG_DFL if self.signal is not None else handler)
         return False
 
 
@@ -210,15 +239,7 @@ def _check_finite(step: int, scalars: dict[str, float], checkpointer: Checkpoint
     state is finite: `Checkpointer.save` refuses others)."""
     bad = sorted(k for k, v in scalars.items() if not np.isfinite(v))
     if bad:
-        checkpointer.wait_until_finished()
-        last = checkpointer.latest_step()
-        where = f"step {last}" if last is not None else "none (nothing was saved yet)"
-        raise TrainingError(
-            f"Non-finite {', '.join(bad)} at step {step}. The run stopped without saving this "
-            f"state; the last good checkpoint is {where}. Lower the learning rates "
-            "(--config.optim.g_lr / --config.optim.d_lr), add a gradient penalty or spectral "
-            "norm, and re-run to resume from that checkpoint."
-        )
+        raise checkpointer.non_finite_error(", ".join(bad), step)
 
 
 def write_image(writer, directory: str, name: str, step: int, image: np.ndarray) -> str:
@@ -247,7 +268,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSt
     with runs.WorkdirLock(workdir), Checkpointer(
         os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints
     ) as checkpointer:
-        return _train(config, workdir, mesh, gan, info, state, scheduled, checkpointer)
+        try:
+            return _train(config, workdir, mesh, gan, info, state, scheduled, checkpointer)
+        except OSError as e:  # e.g. metrics or a sample grid on a full disk
+            checkpointer.raise_if_disk_full(e)
+            raise
 
 
 def _train(config, workdir, mesh, gan, info, state, scheduled, checkpointer) -> RunState:

@@ -126,7 +126,7 @@ def test_nan_loss_stops_with_a_clear_error(repo_root, tmp_path):
     config.optim.d_lr = 1e30  # diverges at once
     config.optim.g_lr = 1e30
     config.train.checkpoint_every = 2
-    with pytest.raises(train.TrainingError, match="Non-finite .* at step 2.*last good checkpoint is step None"):
+    with pytest.raises(train.TrainingError, match="Non-finite .* at step 2.*last good checkpoint is none"):
         train.train_and_evaluate(config, str(tmp_path))
 
 
