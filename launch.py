@@ -51,17 +51,17 @@ def _quiet_library_logs() -> None:
 
 def _quiet_closed_loop_callbacks() -> None:
     """After a failed asynchronous checkpoint save (e.g. a full disk), tensorstore's pending
-    writes complete into orbax's closed event loop and print `RuntimeError: Event loop is
-    closed` through `sys.excepthook`, once per array; the save's own error is reported as one
-    line. Those echoes are dropped; every other exception prints as usual."""
-    default = sys.excepthook
+    reads and writes complete into orbax's closed event loop, and Python reports each
+    `RuntimeError: Event loop is closed` through `sys.unraisablehook`; the save's own error is
+    reported as one line. Those echoes are dropped; every other report prints as usual."""
+    default = sys.unraisablehook
 
-    def hook(exc_type, exc, tb):
-        if exc_type is RuntimeError and str(exc) == "Event loop is closed":
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed":
             return
-        default(exc_type, exc, tb)
+        default(unraisable)
 
-    sys.excepthook = hook
+    sys.unraisablehook = hook
 
 
 def main(argv, config):

@@ -2,6 +2,7 @@
 damaged checkpoints, a full disk, two runs on one workdir, kill -9, bad launch inputs and a
 second Ctrl-C. Each must end in a one-line error or a warning, and lose nothing complete."""
 
+import contextlib
 import errno
 import glob
 import json
@@ -19,6 +20,20 @@ from ganjax import runs, train
 from ganjax.checkpoint import Checkpointer, DiskFullError, NonFiniteState, non_finite_leaves
 from ganjax.errors import CheckpointError, TrainingError
 from tests.helpers import assert_trees_equal, launch, load_config
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(path, options):
+    """A tmpfs mounted at `path` with mount `options` for the test (skips where the test
+    cannot mount one, e.g. without root); unmounted afterwards."""
+    path.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here; the simulated variant covers the code path")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], capture_output=True)
 
 
 def tiny(**train_keys):
@@ -189,12 +204,7 @@ def test_a_real_full_disk_exits_promptly_with_one_line(repo_root, tmp_path):
     """On a 4 MiB tmpfs, where the test may mount one (root on Linux): checkpoints of ~1.2 MB
     fill it after three; the fourth save is refused with one line, the three stay, and the run
     resumes once there is space."""
-    mount = tmp_path / "tiny_fs"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here; the simulated test covers the code path")
-    try:
+    with mounted_tmpfs(tmp_path / "tiny_fs", "size=4m") as mount:
         args = ["--config=configs/dcgan_mnist.py:tiny", f"--workdir={mount / 'run'}",
                 "--config.train.checkpoint_every=1", "--config.train.keep_checkpoints=100",
                 "--config.model.g_width=32", "--config.model.d_width=32"]
@@ -211,8 +221,6 @@ def test_a_real_full_disk_exits_promptly_with_one_line(repo_root, tmp_path):
         result = launch(repo_root, *args, f"--config.train.num_steps={complete[-1] + 2}")
         assert result.returncode == 0, result.stderr[-2000:]
         assert f"resuming at step {complete[-1]}" in result.stderr
-    finally:
-        subprocess.run(["umount", str(mount)], capture_output=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,3 +393,12 @@ def test_ctrl_c_before_training_is_one_line(repo_root, tmp_path):
     # Stopped at once (or, if the signal met the loop, after saving a checkpoint).
     assert (proc.returncode == 130 and "ganjax: interrupted" in out) or (
         proc.returncode == 0 and "Received SIGINT" in out), out[-3000:]
+
+
+def test_a_read_only_workdir_is_one_line(repo_root, tmp_path):
+    """On a read-only tmpfs, where the test may mount one (root ignores permission bits)."""
+    with mounted_tmpfs(tmp_path / "ro_fs", "ro,size=1m") as mount:
+        result = launch(repo_root, "--config=configs/dcgan_mnist.py:tiny", f"--workdir={mount / 'run'}")
+        errors = [l for l in result.stderr.splitlines() if l.startswith("ganjax: error:")]
+        assert result.returncode == 2 and len(errors) == 1 and "is not writable" in errors[0], result.stderr[-2000:]
+        assert "Traceback" not in result.stderr
