@@ -13,7 +13,6 @@ import sys
 import time
 
 import jax
-import numpy as np
 import pytest
 
 from ganjax import runs, train
