@@ -4,6 +4,7 @@ import importlib
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -30,3 +31,18 @@ def launch(repo_root, *args, cwd=None):
         [sys.executable, os.path.join(repo_root, "launch.py"), *args],
         capture_output=True, text=True, env=env, cwd=cwd or repo_root, timeout=600,
     )
+
+
+def start_launch(repo_root, *args, output=subprocess.PIPE):
+    """launch.py in the background; stdout and stderr together as text (or `output`)."""
+    return subprocess.Popen(
+        [sys.executable, os.path.join(repo_root, "launch.py"), *args], cwd=repo_root,
+        stdout=output, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def wait_for_rows(path, rows, timeout=300):
+    """Waits until the file at `path` (a metrics.jsonl) has at least `rows` lines."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and not (path.exists() and path.read_text().count("\n") >= rows):
+        time.sleep(0.1)

@@ -18,7 +18,7 @@ import pytest
 from ganjax import runs, train
 from ganjax.checkpoint import Checkpointer, DiskFullError, NonFiniteState, non_finite_leaves
 from ganjax.errors import CheckpointError, TrainingError
-from tests.helpers import assert_trees_equal, launch, load_config
+from tests.helpers import assert_trees_equal, launch, load_config, start_launch, wait_for_rows
 
 
 @contextlib.contextmanager
@@ -269,16 +269,14 @@ def _tensorboard_steps(logdir, tag):
 
 def test_metrics_survive_kill_9_and_resume_without_duplicates(repo_root, tmp_path):
     workdir = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(repo_root, "launch.py"), "--config=configs/dcgan_mnist.py:tiny",
-         f"--workdir={workdir}", "--config.train.num_steps=100000", "--config.train.log_every=1",
-         "--config.train.checkpoint_every=5", "--config.train.sample_every=100000"],
-        cwd=repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = start_launch(
+        repo_root, "--config=configs/dcgan_mnist.py:tiny", f"--workdir={workdir}",
+        "--config.train.num_steps=100000", "--config.train.log_every=1",
+        "--config.train.checkpoint_every=5", "--config.train.sample_every=100000",
+        output=subprocess.DEVNULL,
     )
     metrics = workdir / "metrics.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 12):
-        time.sleep(0.2)
+    wait_for_rows(metrics, 12)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     logged = [json.loads(l)["step"] for l in metrics.read_text().splitlines() if l.strip().endswith("}")]
@@ -352,15 +350,8 @@ def test_a_second_ctrl_c_stops_at_once_without_a_traceback(repo_root, tmp_path):
     args = [f"--workdir={workdir}", "--config.train.log_every=1", "--config.train.checkpoint_every=1",
             "--config.train.sample_every=100000", "--config.model.g_width=96", "--config.model.d_width=96",
             "--config.data.batch_size=256"]
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(repo_root, "launch.py"), "--config=configs/dcgan_mnist.py:tiny",
-         "--config.train.num_steps=100000", *args],
-        cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    metrics = workdir / "metrics.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 2):
-        time.sleep(0.1)
+    proc = start_launch(repo_root, "--config=configs/dcgan_mnist.py:tiny", "--config.train.num_steps=100000", *args)
+    wait_for_rows(workdir / "metrics.jsonl", 2)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     start = time.time()
@@ -380,11 +371,7 @@ def test_a_second_ctrl_c_stops_at_once_without_a_traceback(repo_root, tmp_path):
 
 
 def test_ctrl_c_before_training_is_one_line(repo_root, tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(repo_root, "launch.py"), "--config=configs/dcgan_mnist.py:tiny",
-         f"--workdir={tmp_path / 'run'}"],
-        cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    proc = start_launch(repo_root, "--config=configs/dcgan_mnist.py:tiny", f"--workdir={tmp_path / 'run'}")
     time.sleep(2.5)  # importing, loading data or compiling
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -12,7 +10,7 @@ from ml_collections import config_flags  # noqa: F401  (config files import ganj
 
 from ganjax import train
 from ganjax.config import ConfigError, apply_variant, base_config
-from tests.helpers import assert_trees_equal, launch, load_config
+from tests.helpers import assert_trees_equal, launch, load_config, start_launch, wait_for_rows
 
 
 def params_of(state):
@@ -132,18 +130,12 @@ def test_nan_loss_stops_with_a_clear_error(repo_root, tmp_path):
 
 def test_sigterm_saves_and_exits_cleanly(repo_root, tmp_path):
     workdir = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(repo_root, "launch.py"), "--config=configs/dcgan_mnist.py:tiny",
-         f"--workdir={workdir}", "--config.train.num_steps=100000", "--config.train.log_every=1",
-         "--config.train.checkpoint_every=100000", "--config.train.sample_every=100000"],
-        cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    proc = start_launch(
+        repo_root, "--config=configs/dcgan_mnist.py:tiny", f"--workdir={workdir}",
+        "--config.train.num_steps=100000", "--config.train.log_every=1",
+        "--config.train.checkpoint_every=100000", "--config.train.sample_every=100000",
     )
-    import time
-
-    metrics = workdir / "metrics.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 3):
-        time.sleep(0.5)
+    wait_for_rows(workdir / "metrics.jsonl", 3)
     proc.send_signal(__import__("signal").SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out[-3000:]
