@@ -15,11 +15,23 @@ import os
 import signal
 import sys
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+
+def _interrupted(signum, frame) -> None:
+    """Ctrl-C outside the training loop (which saves a checkpoint first): stop at once, quietly."""
+    del signum, frame
+    os.write(2, b"ganjax: interrupted; the complete checkpoints in the workdir are kept.\n")
+    os._exit(128 + signal.SIGINT)
+
+
+if __name__ == "__main__":  # before the slow imports, so that no Ctrl-C becomes a traceback
+    signal.signal(signal.SIGINT, _interrupted)
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default: workdirs/<config.name>).")
+
 
 def _fail(message: str) -> None:
     lines = [line.strip() for line in str(message).splitlines() if line.strip()]
@@ -115,13 +127,5 @@ def run() -> None:
     app.run(lambda a: main(a, config), argv=argv, flags_parser=lambda a: a)
 
 
-def _interrupted(signum, frame) -> None:
-    """Ctrl-C outside the training loop (which saves a checkpoint first): stop at once, quietly."""
-    del signum, frame
-    os.write(2, b"ganjax: interrupted; the complete checkpoints in the workdir are kept.\n")
-    os._exit(128 + signal.SIGINT)
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGINT, _interrupted)
     run()
