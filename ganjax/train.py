@@ -126,7 +126,8 @@ def truncate_tensorboard(logdir: str, step: int) -> None:
                 records.append(record)
         except tf.errors.DataLossError:  # a record cut short by a crash: keep what precedes it
             pass
-        kept = [r for r in records if not Event.FromString(r).HasField("summary") or Event.FromString(r).step <= step]
+        events = [Event.FromString(r) for r in records]
+        kept = [r for r, e in zip(records, events) if not e.HasField("summary") or e.step <= step]
         if len(kept) == len(records):
             continue
         with tf.io.TFRecordWriter(path + ".tmp") as w:

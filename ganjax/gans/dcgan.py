@@ -30,7 +30,6 @@ class DCGAN(TwoPlayerGAN):
                 f"config.gan.conditional=True but dataset {data_info.name!r} has no class labels."
             )
         super().__init__(config, data_info)
-        self.num_classes = self.latent.num_classes
 
     def make_latent(self) -> LatentSpec:
         conditional = self.config.gan.conditional
