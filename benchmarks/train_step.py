@@ -2,6 +2,7 @@
 
     python benchmarks/train_step.py                 # DCGAN-64 (+ PyTorch reference) and MNIST configs
     python benchmarks/train_step.py --only dcgan64 --steps 20
+    python benchmarks/train_step.py --only controllable   # ACGAN / WACGAN / InfoGAN steps
 
 DCGAN-64 is the classic Radford architecture (batch 64, 64x64 RGB, ngf = ndf = 64), measured in
 both conv formulations ("fast": stride-1 phase / space-to-depth forms; "native": lhs-dilated
@@ -18,7 +19,6 @@ import os
 import sys
 
 import jax
-import jax.numpy as jnp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -31,6 +31,10 @@ sys.path.insert(0, HERE)
 from torch_dcgan import calls_per_second  # noqa: E402  (imports torch lazily)
 
 MNIST = DataInfo("mnist_offline", (28, 28, 1), 10, tuple(map(str, range(10))), 4500)
+CELEBA64 = DataInfo("celeb_a", (64, 64, 3), 0, (), 162_770, attribute_names=tuple(f"a{i}" for i in range(40)))
+# The controllable generators: (config, data it is built for).
+CONTROLLABLE = (("acgan_mnist", MNIST), ("infogan_mnist", MNIST),
+                ("acgan_celeba64", CELEBA64), ("wacgan_celeba64", CELEBA64))
 
 
 def load_config(name: str):
@@ -61,17 +65,14 @@ def images_per_second(config, info, steps: int, warmup: int = 2) -> float:
     gan = gans.create(config, info)
     state = gan.init_state(jax.random.PRNGKey(0))
     b = config.data.batch_size
-    batch = {
-        "image": jax.random.uniform(jax.random.PRNGKey(1), (gan.n_micro, b, *info.image_shape), minval=-1, maxval=1),
-        "label": jnp.zeros((gan.n_micro, b), jnp.int32) + jnp.arange(b) % max(info.num_classes, 1),
-    }
+    batch = gan.example_batch(jax.random.PRNGKey(1), b)  # uniform images, labels / attributes
     return b * gan.n_micro * steps_per_second(gan, state, batch, steps, warmup)
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--only", choices=["dcgan64", "mnist"], default=None)
+    parser.add_argument("--only", choices=["dcgan64", "mnist", "controllable"], default=None)
     args = parser.parse_args()
     print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({os.cpu_count()} cores)")
     if args.only in (None, "dcgan64"):
@@ -93,6 +94,11 @@ def main():
             config = load_config(name)
             rate = images_per_second(config, MNIST, args.steps)
             print(f"{name:12s} batch {config.data.batch_size}  {rate:8.1f} images/s")
+    if args.only in (None, "controllable"):
+        for name, info in CONTROLLABLE:
+            config = load_config(name)
+            rate = images_per_second(config, info, args.steps)
+            print(f"{name:16s} batch {config.data.batch_size} {info.image_shape}  {rate:8.1f} images/s")
 
 
 if __name__ == "__main__":

@@ -263,7 +263,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSt
     # written to the workdir.
     info = gans.get(config.gan.name).data_info(config)
     gan = gans.create(config, info)
-    scheduled = evaluators.from_config(config, gan)
+    scheduled = evaluators.from_config(config, gan, workdir)
     state = gan.init_state(jax.random.PRNGKey(config.seed))
     runs.make_workdir(workdir)
     with runs.WorkdirLock(workdir), Checkpointer(

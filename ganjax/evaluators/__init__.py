@@ -16,10 +16,13 @@ a CycleGAN) is a one-line ConfigError before training starts.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from typing import Any, ClassVar, Iterator
 
+import jax
 import ml_collections
+import numpy as np
 
 from ganjax.errors import ConfigError
 
@@ -38,11 +41,52 @@ class Evaluator:
     def check(cls, name: str, algorithm) -> None:
         """Raises ConfigError if `algorithm` cannot give what this evaluator needs."""
 
-    def __init__(self, name: str, entry: ml_collections.ConfigDict, config, algorithm):
+    def __init__(self, name: str, entry: ml_collections.ConfigDict, config, algorithm, workdir: str):
+        """Cheap: anything slow (a judge to train, real images to load) waits for `run`.
+        `workdir` is the run's directory; evaluators cache what they fit under it."""
         self.name, self.entry, self.config, self.algorithm = name, entry, config, algorithm
+        self.workdir = workdir
 
     def run(self, state, step: int) -> Iterator[tuple[str, Any]]:
         raise NotImplementedError
+
+
+def generate_in_batches(generate, state, parts: dict, batch_size: int = 500) -> np.ndarray:
+    """`generate(state, parts)` (jitted) over slices of `parts` -> host images [N, ...]."""
+    n = jax.tree.leaves(parts)[0].shape[0]
+    out = []
+    for start in range(0, n, batch_size):
+        chunk = jax.tree.map(lambda x: x[start:start + batch_size], parts)
+        out.append(np.asarray(jax.device_get(generate(state, chunk))))
+    return np.concatenate(out)
+
+
+class JudgedEvaluator(Evaluator):
+    """An evaluator that reads generated images with an independent judge (`ganjax.judges`: a
+    CNN trained on the real training split, fitted at the first run and cached in
+    `workdir/judges/`). Its entry has `judge_steps`; `judge_target` is "label" or "attributes"."""
+
+    judge_target: ClassVar[str] = "label"
+
+    def __init__(self, name, entry, config, algorithm, workdir):
+        super().__init__(name, entry, config, algorithm, workdir)
+        self._generate = jax.jit(algorithm.generate)
+        self._judge = None
+
+    @property
+    def judge(self):
+        from ganjax import judges
+
+        if self._judge is None:
+            self._judge = judges.load_or_train(
+                os.path.join(self.workdir, "judges"), self.config.data, self.judge_target,
+                seed=self.config.seed, steps=self.entry.judge_steps,
+            )
+        return self._judge
+
+    def sample_key(self, step: int) -> jax.Array:
+        """The same samples at a step whenever the evaluator runs (a resumed run included)."""
+        return jax.random.fold_in(jax.random.PRNGKey(self.config.seed + 2), step)
 
 
 def names() -> list[str]:
@@ -93,12 +137,13 @@ class Scheduled:
         return last or bool(self.every and step % self.every == 0)
 
 
-def from_config(config, algorithm) -> list[Scheduled]:
+def from_config(config, algorithm, workdir: str) -> list[Scheduled]:
     """Checks every entry against the algorithm (all before building any), then builds them."""
     evals = config.get("evals") or {}
     check_config(evals)
     for name, e in evals.items():
         get(e.type).check(name, algorithm)
     return [
-        Scheduled(name, get(e.type)(name, e, config, algorithm), e.every) for name, e in evals.items()
+        Scheduled(name, get(e.type)(name, e, config, algorithm, workdir), e.every)
+        for name, e in evals.items()
     ]

@@ -1,62 +1,35 @@
 """Does a conditional generator draw the class it is asked for?
 
-An independent classifier (scikit-learn logistic regression on the real training images, a
-model that shares nothing with the GAN) labels `num_samples` generated samples, an equal number
-per class; the score `eval/<name>` is the fraction whose predicted class equals the requested
-one. On the 4,500 offline MNIST digits the classifier itself reaches about 90% on the held-out
-real test split, which bounds what the score can show.
+An independent judge (`ganjax.judges`: a CNN trained on the real training split, sharing
+nothing with the GAN; fitted once and cached in `workdir/judges/`) reads `num_samples`
+generated images, an equal number per requested class. Writes
+
+* `eval/<name>`: the fraction read as the requested class (TF-GAN's conditional MNIST eval, as a
+  plain accuracy);
+* `eval/<name>/judge_test_accuracy`: the judge's own accuracy on the real held-out split, which
+  bounds what the score can show;
+* `<name>_per_class` (PNG): the accuracy for each requested class, and `<name>_histogram`:
+  the classes the judge reads, all samples together.
 """
 
 from __future__ import annotations
 
-import time
-
-import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import logging
 
-from ganjax import evaluators
-from ganjax.data import pipeline
+from ganjax import evaluators, plots
 from ganjax.errors import ConfigError
 
 
-class LabelClassifier:
-    """Fits the classifier once; `score(images, labels)` is its accuracy on those images."""
-
-    def __init__(self, data_config, max_train: int = 10_000):
-        from sklearn.linear_model import LogisticRegression
-
-        start = time.time()
-        images, labels, info = pipeline.load_arrays(data_config, data_config.split, limit=max_train)
-        self.num_classes = info.num_classes
-        self.classifier = LogisticRegression(max_iter=300, C=0.05)
-        self.classifier.fit(images.reshape(len(images), -1), labels)
-        self.test_accuracy = float("nan")
-        try:
-            test_images, test_labels, _ = pipeline.load_arrays(data_config, "test", limit=2000)
-            self.test_accuracy = self.score(test_images, test_labels)
-        except pipeline.DatasetError:
-            pass
-        logging.info(
-            "Label-accuracy classifier: logistic regression on %d real images, %.1f%% on real "
-            "test images (%.1fs).", len(images), 100 * self.test_accuracy, time.time() - start,
-        )
-
-    def score(self, images, labels) -> float:
-        images = np.asarray(images, np.float32)
-        predicted = self.classifier.predict(images.reshape(len(images), -1))
-        return float(np.mean(predicted == np.asarray(labels)))
-
-
-class Evaluator(evaluators.Evaluator):
-    TINY = {"num_samples": 100}
+class Evaluator(evaluators.JudgedEvaluator):
+    TINY = {"num_samples": 100, "judge_steps": 30}
 
     @classmethod
     def default_config(cls) -> ml_collections.ConfigDict:
         c = ml_collections.ConfigDict()
         c.num_samples = 1000  # generated images scored, the same number per class
+        c.judge_steps = 1000  # training steps of the judge (fitted once, cached in the workdir)
         return c
 
     @classmethod
@@ -69,15 +42,20 @@ class Evaluator(evaluators.Evaluator):
                 f"family), or remove the entry."
             )
 
-    def __init__(self, name, entry, config, algorithm):
-        super().__init__(name, entry, config, algorithm)
-        self.classifier = LabelClassifier(config.data)
-        self._generate = jax.jit(algorithm.generate)
-
     def run(self, state, step):
-        n = self.entry.num_samples
-        labels = jnp.arange(n, dtype=jnp.int32) % self.classifier.num_classes
-        key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed + 2), step)
-        parts = self.algorithm.latent.sample(key, n, label=labels)
-        samples = jax.device_get(self._generate(state, parts))
-        yield self.name, self.classifier.score(samples, np.asarray(labels))
+        judge, k, n = self.judge, self.algorithm.latent.num_classes, self.entry.num_samples
+        labels = np.arange(n, dtype=np.int32) % k
+        parts = self.algorithm.latent.sample(self.sample_key(step), n, label=jnp.asarray(labels))
+        predicted = judge.predict(evaluators.generate_in_batches(self._generate, state, parts))
+        correct = predicted == labels
+        yield self.name, float(correct.mean())
+        yield f"{self.name}/judge_test_accuracy", judge.test_accuracy
+        per_class = [float(correct[labels == c].mean()) for c in range(k)]
+        yield f"{self.name}_per_class", plots.bar_chart(
+            per_class, judge.names, title=f"read as the requested class (step {step})", ylabel="accuracy"
+        )
+        counts = np.bincount(predicted, minlength=k) / n
+        yield f"{self.name}_histogram", plots.bar_chart(
+            counts, judge.names, title=f"classes the judge reads (step {step})", ylabel="fraction",
+            reference=1.0 / k,
+        )

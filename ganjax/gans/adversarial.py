@@ -44,7 +44,7 @@ from ganjax.gans.base import Algorithm, mean_over_updates
 from ganjax.latent import LatentSpec
 from ganjax.train_state import GANState, NetState, init_step_and_rng
 
-Terms = dict[str, tuple[float, jax.Array]]  # name -> (weight, loss value)
+Terms = dict[str, tuple[float | None, jax.Array]]  # name -> (weight, value); None: logged only
 
 
 def instance_noise_std(step: jax.Array, sigma0: float, anneal_steps: int) -> jax.Array:
@@ -109,12 +109,17 @@ class TwoPlayerGAN(Algorithm):
 
     def d_aux_terms(self, real: dict, fake: dict, batch: dict, parts: dict) -> Terms:
         """Auxiliary D terms from D's heads on real images (`batch`: their labels / attributes)
-        and on fakes made from latent `parts`."""
+        and on fakes made from latent `parts`: `{name: (weight, value)}`, weight None for a
+        metric that is only logged."""
         return {}
 
     def g_aux_terms(self, fake: dict, parts: dict) -> Terms:
         """Auxiliary G terms from D's heads on fakes made from latent `parts`."""
         return {}
+
+    def make_optimizers(self):
+        """(G's, D's) optax transformations (default: `optim.make_optimizers` from the config)."""
+        return optim.make_optimizers(self.config, d_updates_per_step=self.config.gan.d_steps)
 
     # ---------------------------------------------------------------------------------------
     # State.
@@ -130,7 +135,7 @@ class TwoPlayerGAN(Algorithm):
             g_key, self.latent.vector(parts), self._condition(parts), train=False
         )
         d_vars = self.discriminator.init(d_key, images, self._d_condition(parts), train=False)
-        g_tx, d_tx = optim.make_optimizers(cfg, d_updates_per_step=cfg.gan.d_steps)
+        g_tx, d_tx = self.make_optimizers()
         return GANState(
             step=step,
             rng=base,
@@ -174,8 +179,11 @@ class TwoPlayerGAN(Algorithm):
 
     @staticmethod
     def _add_terms(loss, metrics: dict, terms: Terms, prefix: str):
+        """loss + sum of weight * value; every term logged as `<prefix>_<name>`, and a term of
+        weight None (e.g. an accuracy) only logged."""
         for name, (weight, value) in terms.items():
-            loss = loss + weight * value
+            if weight is not None:
+                loss = loss + weight * value
             metrics[f"{prefix}_{name}"] = value
         return loss
 

@@ -61,3 +61,55 @@ def categorical_code_accuracy(codes, labels, num_codes: int | None = None,
     accuracy = float(confusion[rows, cols].sum() / codes.size)
     return CodeMatch(accuracy=accuracy, mapping={int(r): int(c) for r, c in zip(rows, cols)},
                      confusion=confusion)
+
+
+# --------------------------------------------------------------------------------------------
+# What a continuous code does: image moments along a traversal (InfoGAN's c1 = slant,
+# c2 = stroke thickness on MNIST, Chen et al. 2016 Fig. 2).
+# --------------------------------------------------------------------------------------------
+
+
+def _ink(images) -> np.ndarray:
+    """Images in [-1, 1] [N, H, W, C] -> ink intensity in [0, 1] [N, H, W] (channel mean)."""
+    images = np.asarray(images, np.float64)
+    return np.clip((images.mean(axis=-1) + 1.0) / 2.0, 0.0, 1.0)
+
+
+def slant(images) -> np.ndarray:
+    """Shear of each image's ink from its second-order central moments -> [N].
+
+        slant = mu_11 / mu_02,   mu_pq = sum_xy w(x, y) (x - x_bar)^p (y - y_bar)^q
+
+    with w the ink intensity and y the row index (downwards): the horizontal shift of the ink
+    per row, the quantity deskewing removes (0 for an upright digit; the sign tells the lean).
+    """
+    w = _ink(images)
+    n, h, wd = w.shape
+    ys, xs = np.mgrid[0:h, 0:wd].astype(np.float64)
+    mass = w.sum(axis=(1, 2)) + 1e-12
+    xbar = (w * xs).sum(axis=(1, 2)) / mass
+    ybar = (w * ys).sum(axis=(1, 2)) / mass
+    dx, dy = xs[None] - xbar[:, None, None], ys[None] - ybar[:, None, None]
+    mu11 = (w * dx * dy).sum(axis=(1, 2))
+    mu02 = (w * dy * dy).sum(axis=(1, 2)) + 1e-12
+    return mu11 / mu02
+
+
+def ink_mass(images) -> np.ndarray:
+    """Mean ink intensity of each image -> [N]: for digits of one size, the stroke thickness."""
+    return _ink(images).mean(axis=(1, 2))
+
+
+def traversal_correlation(measure: np.ndarray, values: np.ndarray) -> float:
+    """Mean over rows of Spearman's rho between a code's `values` [C] and a per-image
+    `measure` [R, C] along each row of a traversal (other inputs fixed within a row).
+
+    Rows where the measure is constant (rho undefined) are skipped; nan if all are.
+    """
+    from scipy.stats import spearmanr
+
+    rhos = []
+    for row in np.asarray(measure, np.float64):
+        if np.ptp(row) > 0:
+            rhos.append(spearmanr(values, row).statistic)
+    return float(np.mean(rhos)) if rhos else float("nan")

@@ -66,6 +66,8 @@ class Generator(nn.Module):
       num_classes: 0 for an unconditional generator.
       batch_norm: batch norm after every hidden layer.
       conv_impl: "fast" or "native" (see `layers.UpConv`); identical maps.
+      hidden: size of a dense layer (+ BN, ReLU) before the projection to the base map
+        (InfoGAN's FC 1024); 0 for none.
     """
 
     image_size: int = 64
@@ -74,11 +76,17 @@ class Generator(nn.Module):
     num_classes: int = 0
     batch_norm: bool = True
     conv_impl: str = "fast"
+    hidden: int = 0
 
     @nn.compact
     def __call__(self, z: Array, labels: Array | None = None, train: bool = True) -> Array:
         base, n_up = generator_plan(self.image_size)
         c0 = self.width * 2 ** (n_up - 1)
+        if self.hidden:
+            z = nn.Dense(self.hidden, use_bias=not self.batch_norm, kernel_init=dcgan_init(), name="hidden")(z)
+            if self.batch_norm:
+                z = _batch_norm(train, name="hidden_bn")(z)
+            z = nn.relu(z)
         h = nn.Dense(base * base * c0, use_bias=not self.batch_norm, kernel_init=dcgan_init())(z)
         h = h.reshape(-1, base, base, c0)
         if self.num_classes:
@@ -108,8 +116,13 @@ class Discriminator(nn.Module):
       conv_impl: "fast" or "native" (see `layers.DownConv`); identical maps.
       heads: extra dense heads on the last features, `(name, size)` pairs (e.g. ACGAN's
         `("aux", num_classes)`); each is an output of the dict, a Dense layer named `head_<name>`.
+      hidden: size of a dense layer (+ BN if `batch_norm`, LeakyReLU 0.2) after the convs, whose
+        output is the features every head reads (InfoGAN's FC 1024); 0 for none.
+      head_hidden: each extra head gets its own dense layer of this size (+ BN, LeakyReLU 0.2)
+        before its output, named `head_<name>_hidden` (InfoGAN's Q: FC 128); 0 for none.
 
-    With `return_features=True` the dict also holds `features` [N, F], the flattened last map.
+    With `return_features=True` the dict also holds `features` [N, F], the features the heads
+    read (the flattened last map, or the `hidden` layer's output).
     """
 
     width: int = 64
@@ -121,6 +134,8 @@ class Discriminator(nn.Module):
     output: str = "linear"
     conv_impl: str = "fast"
     heads: tuple[tuple[str, int], ...] = ()
+    hidden: int = 0
+    head_hidden: int = 0
 
     @nn.compact
     def __call__(
@@ -148,17 +163,30 @@ class Discriminator(nn.Module):
             if self.dropout:
                 h = nn.Dropout(self.dropout, deterministic=not train)(h)
         features = h.reshape(h.shape[0], -1)
+        if self.hidden:
+            features = self._dense_block(features, self.hidden, "hidden", train)
         head = nn.Dense(1, kernel_init=dcgan_init(), name="head")
         score = maybe_spectral_norm(head, self.spectral_norm)(features, update_stats=train)[:, 0]
         if self.output == "sigmoid":
             score = jax.nn.sigmoid(score)
         out = {"score": score}
         for name, size in self.heads:
+            h = features
+            if self.head_hidden:
+                h = self._dense_block(h, self.head_hidden, f"head_{name}_hidden", train)
             dense = nn.Dense(size, kernel_init=dcgan_init(), name=f"head_{name}")
-            out[name] = maybe_spectral_norm(dense, self.spectral_norm)(features, update_stats=train)
+            out[name] = maybe_spectral_norm(dense, self.spectral_norm)(h, update_stats=train)
         if return_features:
             out["features"] = features
         return out
+
+    def _dense_block(self, x: Array, size: int, name: str, train: bool) -> Array:
+        """Dense (+ BN) + LeakyReLU(0.2): InfoGAN's FC layers of D and Q."""
+        dense = nn.Dense(size, use_bias=not self.batch_norm, kernel_init=dcgan_init(), name=name)
+        x = maybe_spectral_norm(dense, self.spectral_norm)(x, update_stats=train)
+        if self.batch_norm:
+            x = _batch_norm(train, name=f"{name}_bn")(x)
+        return nn.leaky_relu(x, 0.2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,6 +210,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.d_dropout = 0.0
     c.spectral_norm = False  # on every D layer (Miyato et al. 2018)
     c.d_output = "linear"  # linear | sigmoid (report 003)
+    c.g_hidden = 0  # dense layer before G's base map (InfoGAN: 1024); 0 = none
+    c.d_hidden = 0  # dense layer after D's convs, read by every head (InfoGAN: 1024); 0 = none
+    c.head_hidden = 0  # each extra D head's own dense layer (InfoGAN's Q: 128); 0 = none
     return c
 
 
@@ -213,6 +244,7 @@ def build_pair(model_config, image_shape, latent, d_heads=(), d_conditional=True
         num_classes=latent.num_classes,
         batch_norm=mc.g_batch_norm,
         conv_impl=mc.conv_impl,
+        hidden=mc.g_hidden,
     )
     discriminator = Discriminator(
         width=mc.d_width,
@@ -224,5 +256,7 @@ def build_pair(model_config, image_shape, latent, d_heads=(), d_conditional=True
         output=mc.d_output,
         conv_impl=mc.conv_impl,
         heads=tuple(d_heads),
+        hidden=mc.d_hidden,
+        head_hidden=mc.head_hidden,
     )
     return generator, discriminator
