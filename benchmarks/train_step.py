@@ -99,6 +99,14 @@ def main():
             config = load_config(name)
             rate = images_per_second(config, info, args.steps)
             print(f"{name:16s} batch {config.data.batch_size} {info.image_shape}  {rate:8.1f} images/s")
+            if name == "infogan_mnist":
+                try:
+                    import torch_infogan
+
+                    ref = torch_infogan.measure(batch_size=config.data.batch_size, steps=args.steps)
+                    print(f"{'':16s} PyTorch reference (same networks)  {ref:8.1f} images/s; ratio {rate / ref:.2f}")
+                except ImportError:
+                    print("(PyTorch not installed: pip install torch==2.13.0 for the reference)")
 
 
 if __name__ == "__main__":

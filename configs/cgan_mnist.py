@@ -1,8 +1,9 @@
 """Conditional DCGAN (cDCGAN, report 004 in docs/references.md) on the 5,000 real MNIST digits bundled offline.
 
 The quick-start job: labels go to G and D (dense -> reshape -> concatenate), non-saturating G
-loss, Adam(2e-4, b1 0.5) decaying linearly to 0 over the last 60% of the steps. At the end an independent classifier (logistic regression on the real
-digits) checks that each sample shows the digit it was asked for (eval/label_accuracy).
+loss, Adam(2e-4, b1 0.5) decaying linearly to 0 over the last 60% of the steps. Every 500 steps
+an independent judge (a CNN trained on the real digits, `ganjax/judges.py`) checks that each
+sample shows the digit it was asked for (eval/label_accuracy).
 
     python launch.py --config=configs/cgan_mnist.py
     python launch.py --config=configs/cgan_mnist.py --config.data.name=mnist --config.data.download=True
