@@ -15,6 +15,7 @@ a CycleGAN) is a one-line ConfigError before training starts.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import pkgutil
@@ -47,6 +48,11 @@ class Evaluator:
         self.name, self.entry, self.config, self.algorithm = name, entry, config, algorithm
         self.workdir = workdir
 
+    @functools.cached_property
+    def _generate(self):
+        """The algorithm's `generate(state, parts)`, jit-compiled once per evaluator."""
+        return jax.jit(self.algorithm.generate)
+
     def run(self, state, step: int) -> Iterator[tuple[str, Any]]:
         raise NotImplementedError
 
@@ -70,7 +76,6 @@ class JudgedEvaluator(Evaluator):
 
     def __init__(self, name, entry, config, algorithm, workdir):
         super().__init__(name, entry, config, algorithm, workdir)
-        self._generate = jax.jit(algorithm.generate)
         self._judge = None
 
     @property

@@ -9,6 +9,7 @@ Writes `eval/<name>` (the matched accuracy; the paper's best run: about 95% on M
 
 from __future__ import annotations
 
+import jax
 import ml_collections
 import numpy as np
 
@@ -40,8 +41,6 @@ class Evaluator(evaluators.Evaluator):
 
     def __init__(self, name, entry, config, algorithm, workdir):
         super().__init__(name, entry, config, algorithm, workdir)
-        import jax
-
         self._recover = jax.jit(algorithm.recover_codes)
         self._real = None
 

@@ -44,7 +44,6 @@ class Evaluator(evaluators.Evaluator):
 
     def __init__(self, name, entry, config, algorithm, workdir):
         super().__init__(name, entry, config, algorithm, workdir)
-        self._generate = jax.jit(algorithm.generate)
         self._train = None
         self._real_distance = None
 

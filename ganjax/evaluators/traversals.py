@@ -44,10 +44,6 @@ class Evaluator(evaluators.Evaluator):
                 f"(gan.name=infogan); gan.name={algorithm.name!r} has none."
             )
 
-    def __init__(self, name, entry, config, algorithm, workdir):
-        super().__init__(name, entry, config, algorithm, workdir)
-        self._generate = jax.jit(algorithm.generate)
-
     def run(self, state, step):
         latent, e = self.algorithm.latent, self.entry
         key = jax.random.PRNGKey(self.config.seed + 3)  # the same inputs at every step
