@@ -191,12 +191,10 @@ class StopRequest:
         del frame
         if self.signal is None:
             self.signal = signum
-            logging.warning(
-                "Received %s: saving a checkpoint and stopping (a second one stops at once).",
-                signal.Signals(signum).name,
-            )
 
     def _watch(self, read_fd: int) -> None:
+        """Counts signals as they arrive; says so at the first (from this thread, so the line
+        comes at once even while the main thread is inside a step) and stops at the second."""
         seen = 0
         while True:
             try:
@@ -205,7 +203,13 @@ class StopRequest:
                 return
             if not data:
                 return
-            seen += sum(b in (signal.SIGINT, signal.SIGTERM) for b in data)
+            signals = [b for b in data if b in (signal.SIGINT, signal.SIGTERM)]
+            if signals and seen == 0:
+                logging.warning(
+                    "Received %s: saving a checkpoint and stopping (a second one stops at once).",
+                    signal.Signals(signals[0]).name,
+                )
+            seen += len(signals)
             if seen >= 2:
                 self._stop_now()
 
