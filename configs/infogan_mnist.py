@@ -12,10 +12,17 @@ coverage under an independent digit judge, and a kNN memorisation grid.
     python launch.py --config=configs/infogan_mnist.py --config.seed=1 --workdir=/tmp/infogan1
     python launch.py --config=configs/infogan_mnist.py:tiny --workdir=/tmp/tiny   # seconds, for tests
 
-Report 000's extensions, each one key: `--config.infogan.lambda_noise=0.1` (noise-recovery
-head), `--config.gan.instance_noise=0.26 --config.gan.instance_noise_anneal_steps=2000`
-(instance noise of "power" 1/15, annealed), `--config.infogan.q_lr=2e-4` (the Q head's own
-learning rate), `--config.infogan.cont_std=learned` (Gaussian NLL with a learned variance).
+Report 000's extensions, each one key. On by default here (they lifted the code accuracy of
+seed 0 from 78.0% to 84.2% at 2,500 steps; `=0` turns each off): the noise-recovery head
+(`infogan.lambda_noise=0.1`) and instance noise of "power" 1/15 annealed to zero over 2,000
+steps (`gan.instance_noise=0.26`, `gan.instance_noise_anneal_steps=2000`). Off by default:
+`--config.infogan.q_lr=2e-4` (the Q head's own learning rate),
+`--config.infogan.cont_std=learned` (Gaussian NLL with a learned variance).
+
+Three seeds with their median, spread and curve (README's results):
+
+    python benchmarks/seeds.py --config=configs/infogan_mnist.py --metric=eval/code_accuracy \
+        --seeds=0,1,2 --root=/tmp/infogan_seeds
 """
 
 from ganjax import evaluators
@@ -30,6 +37,9 @@ def get_config(arg: str | None = None):
     c.train.log_every = 100
     c.train.sample_every = 500
     c.train.checkpoint_every = 500
+    c.infogan.lambda_noise = 0.1
+    c.gan.instance_noise = 0.26
+    c.gan.instance_noise_anneal_steps = 2000
     c.evals.code_accuracy = evaluators.entry("code_accuracy", every=500)
     c.evals.traversals = evaluators.entry("traversals", every=500)
     c.evals.class_coverage = evaluators.entry("class_coverage", every=2500)
