@@ -17,6 +17,10 @@ this module guarantees on top of orbax:
   A training run (not a read-only one) moves damaged and incomplete step directories to
   `<workdir>/damaged_checkpoints/` rather than deleting them, so that its own saves can take
   their steps again.
+* **The best checkpoint is kept beside the latest ones.** With `best_metric` (e.g. `fid`, an
+  evaluator's scalar; `train.best_metric`), a save may carry that metric and orbax's
+  preservation policies keep the `keep` newest checkpoints *and* the best one by it
+  (`LatestN` or `BestN`); `best_step()` names it.
 * **A full disk is one error.** A save that fails for lack of space raises `DiskFullError`,
   naming the directory and the last complete checkpoint, which stays intact.
 """
@@ -34,6 +38,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
+from orbax.checkpoint.checkpoint_managers import preservation_policy as policies
 
 from ganjax.errors import CheckpointError, TrainingError
 from ganjax.train_state import RunState
@@ -80,12 +85,41 @@ def _is_disk_full(error: BaseException) -> bool:
     return False
 
 
-class Checkpointer:
-    """Saves and restores a run's state in `directory`, keeping the last `keep` checkpoints."""
+class _NoMetricsNotice(logging.logging.Filter):
+    """Drops orbax's warning for each save without the tracked metric: most saves of a run
+    that keeps its best checkpoint carry none (only those at an evaluation of the metric)."""
 
-    def __init__(self, directory: str, keep: int, read_only: bool = False):
+    def filter(self, record) -> bool:
+        return "did not provide metrics" not in record.getMessage()
+
+
+logging.get_absl_logger().addFilter(_NoMetricsNotice())
+
+
+class Checkpointer:
+    """Saves and restores a run's state in `directory`, keeping the last `keep` checkpoints
+    and, with `best_metric`, the best one by that metric (lowest for `best_mode="min"`)."""
+
+    def __init__(self, directory: str, keep: int, read_only: bool = False, best_metric: str = "",
+                 best_mode: str = "min"):
+        if best_mode not in ("min", "max"):
+            raise ValueError(f"best_mode must be 'min' or 'max', got {best_mode!r}.")
         self.directory = os.path.abspath(directory)
         self.read_only = read_only
+        self.best_metric, self.best_mode = best_metric, best_mode
+        keep_options = {"max_to_keep": keep}
+        if best_metric:
+            metric = lambda metrics: float(metrics[best_metric])  # noqa: E731
+            keep_options = {
+                "best_fn": metric,
+                "best_mode": best_mode,
+                "preservation_policy": policies.AnyPreservationPolicy([
+                    policies.LatestN(n=keep),
+                    # BestN keeps the last n after sorting; reverse=True sorts descending.
+                    policies.BestN(get_metric_fn=metric, reverse=best_mode == "min", n=1,
+                                   keep_checkpoints_without_metrics=False),
+                ]),
+            }
         self.manager = ocp.CheckpointManager(
             self.directory,
             item_handlers={
@@ -93,8 +127,8 @@ class Checkpointer:
                 "digest": ocp.JsonCheckpointHandler(),
             },
             options=ocp.CheckpointManagerOptions(
-                max_to_keep=keep, create=not read_only, read_only=read_only,
-                cleanup_tmp_directories=not read_only,
+                create=not read_only, read_only=read_only, cleanup_tmp_directories=not read_only,
+                **keep_options,
             ),
         )
         self._pending: int | None = None  # step of the save in flight
@@ -133,6 +167,24 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         steps = self.all_steps()
         return steps[-1] if steps else None
+
+    def best_step(self) -> int | None:
+        """The complete checkpoint with the best `best_metric`; None if none carries it."""
+        if not self.best_metric:
+            return None
+        complete = set(self.all_steps())
+        scored = []
+        for step in complete:
+            metrics = self.manager.metrics(step)
+            if metrics and self.best_metric in metrics:
+                scored.append((float(metrics[self.best_metric]), step))
+        if not scored:
+            return None
+        return (min if self.best_mode == "min" else max)(scored)[1]
+
+    def metrics(self, step: int) -> dict | None:
+        """The metrics saved with checkpoint `step` (None if it carries none)."""
+        return self.manager.metrics(step)
 
     # ---------------------------------------------------------------------------------------
     # Restore.
@@ -208,8 +260,9 @@ class Checkpointer:
     # Save.
     # ---------------------------------------------------------------------------------------
 
-    def save(self, step: int, state: RunState, last_good: int | None = None) -> None:
-        """Writes `state` as checkpoint `step` (asynchronously) with its digest.
+    def save(self, step: int, state: RunState, metrics: dict[str, float] | None = None) -> None:
+        """Writes `state` as checkpoint `step` (asynchronously) with its digest, and `metrics`
+        (e.g. `{"fid": 12.3}`; what the best checkpoint is chosen by).
 
         Raises NonFiniteState (nothing written) if any floating leaf is NaN or inf, and
         DiskFullError if this or the previous save ran out of space.
@@ -232,6 +285,7 @@ class Checkpointer:
                     state=ocp.args.StandardSave(state),
                     digest=ocp.args.JsonSave({"sha256": state_digest(host), "step": int(step)}),
                 ),
+                metrics=metrics,
                 force=True,
             )
             self._pending = step

@@ -28,7 +28,7 @@ from ganjax.errors import ConfigError  # noqa: F401  (re-exported: configs raise
 def _core() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "run"  # the default workdir is workdirs/<name>
-    c.job = "train"  # what launch.py runs (ganjax/jobs.py: train | dataset_stats | translate)
+    c.job = "train"  # what launch.py runs (ganjax/jobs.py: train | dataset_stats | translate | synthesize | fid_study)
     c.seed = 0  # all randomness (init, data order, noise) derives from it
 
     c.gan = ml_collections.ConfigDict()
@@ -83,6 +83,11 @@ def _core() -> ml_collections.ConfigDict:
     c.train.checkpoint_every = 500  # orbax checkpoint (and at the end, and on SIGTERM/SIGINT)
     c.train.keep_checkpoints = 3
     c.train.sample_cols = 8  # grid columns (rows: one per class, or sample_cols)
+    c.train.best_metric = ""  # also keep the best checkpoint by this eval scalar, e.g. "fid" (an evals entry's key); "" = only the latest
+    c.train.best_mode = "min"  # min (FID, distances) | max (accuracies)
+    c.restore = "latest"  # checkpoint that jobs reading a trained run use: latest | best | a step number
+    c.eval = ml_collections.ConfigDict()
+    c.eval.inception_weights = ""  # FID-Inception weights (pytorch-fid .pth or converted .npz) for fid evaluators with features="inception"
 
     c.evals = ml_collections.ConfigDict()  # name -> evaluators.entry(type, every=..., ...)
 
@@ -126,6 +131,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in ("log_every", "sample_every", "checkpoint_every"):
         need(t[key] > 0, f"config.train.{key} must be > 0, got {t[key]}.")
     need(t.keep_checkpoints >= 1, "config.train.keep_checkpoints must be >= 1.")
+    need(t.best_mode in ("min", "max"), f"config.train.best_mode must be 'min' or 'max', got {t.best_mode!r}.")
+    evals = config.get("evals") or {}
+    need(
+        not t.best_metric or t.best_metric.split("/")[0] in evals,
+        f"config.train.best_metric={t.best_metric!r} names no evaluator: it must be a scalar an "
+        f"evals entry writes (its name, e.g. 'fid', or 'name/key'); the entries are {sorted(evals)}.",
+    )
+    from ganjax import runs
+
+    runs.parse_restore(config.get("restore", "latest"))
     need(config.data.batch_size > 0, "config.data.batch_size must be > 0.")
     need(config.data.channels in (0, 1, 3), "config.data.channels must be 0, 1 or 3.")
     need(config.optim.g_lr > 0 and config.optim.d_lr > 0, "learning rates must be > 0.")

@@ -26,3 +26,7 @@ class CheckpointError(UserError, RuntimeError):
 
 class TrainingError(UserError, RuntimeError):
     """Training cannot go on (e.g. a NaN loss); the message says what to change."""
+
+
+class OutputExistsError(UserError, FileExistsError):
+    """A job's output is already there; nothing is overwritten (the message names the fix)."""

@@ -19,6 +19,8 @@ JOBS = {
     "train": "ganjax.train:train_and_evaluate",
     "dataset_stats": "ganjax.data.stats:run",
     "translate": "ganjax.translate:run",
+    "synthesize": "ganjax.synthesize:run",
+    "fid_study": "ganjax.fid_study:run",
 }
 
 

@@ -209,14 +209,18 @@ class Trained:
     step: int
 
 
-def parse_restore(restore: str | int) -> int | None:
-    """"latest" -> None, "1200" or 1200 -> 1200; a ConfigError otherwise."""
+def parse_restore(restore: str | int) -> int | str | None:
+    """"latest" -> None, "best" -> "best", "1200" or 1200 -> 1200; a ConfigError otherwise."""
     if restore in ("latest", "", None):
         return None
+    if restore == "best":
+        return "best"
     try:
         return int(restore)
     except (TypeError, ValueError):
-        raise ConfigError(f"restore must be 'latest' or a step number, got {restore!r}.") from None
+        raise ConfigError(
+            f"config.restore must be 'latest', 'best' or a step number, got {restore!r}."
+        ) from None
 
 
 def load_trained(
@@ -226,7 +230,8 @@ def load_trained(
 
     Args:
       workdir: the training run's workdir.
-      restore: "latest" or a step number.
+      restore: "latest", "best" (the checkpoint kept for the run's `train.best_metric`) or a
+        step number.
       config: the config to build the algorithm from (default: the run's recorded one); a job
         started with the training config passes it so that its overrides apply.
 
@@ -246,9 +251,21 @@ def load_trained(
         )
     info = read_data_info(workdir) or gans.get(config.gan.name).data_info(config)
     algorithm = gans.create(config, info)
-    checkpointer = Checkpointer(directory, config.train.keep_checkpoints, read_only=True)
+    # "best" is by the metric of the run that wrote the checkpoints (its recorded config).
+    recorded = read_config(workdir) if os.path.exists(os.path.join(workdir, CONFIG_FILE)) else config
+    best_metric = recorded.train.get("best_metric", "")
+    checkpointer = Checkpointer(directory, config.train.keep_checkpoints, read_only=True,
+                                best_metric=best_metric, best_mode=recorded.train.get("best_mode", "min"))
     try:
         step = parse_restore(restore)
+        if step == "best":
+            step = checkpointer.best_step()
+            if step is None:
+                raise CheckpointError(
+                    f"No checkpoint in {directory} carries a best metric "
+                    f"(train.best_metric={best_metric!r}): train with --config.train.best_metric=fid "
+                    "and an fid evaluator, or use --config.restore=latest."
+                )
         step = checkpointer.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(

@@ -271,7 +271,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSt
     state = gan.init_state(jax.random.PRNGKey(config.seed))
     runs.make_workdir(workdir)
     with runs.WorkdirLock(workdir), Checkpointer(
-        os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints
+        os.path.join(workdir, "checkpoints"), config.train.keep_checkpoints,
+        best_metric=config.train.best_metric, best_mode=config.train.best_mode,
     ) as checkpointer:
         try:
             return _train(config, workdir, mesh, gan, info, state, scheduled, checkpointer)
@@ -323,7 +324,9 @@ def _train(config, workdir, mesh, gan, info, state, scheduled, checkpointer) -> 
         picture = images.make_grid(jax.device_get(render_grid(state, grid_inputs)), rows)
         write_image(writer, os.path.join(workdir, "samples"), "samples", step, picture)
 
-    def evaluate(step: int, last: bool) -> None:
+    def evaluate(step: int, last: bool) -> dict[str, float]:
+        """Runs the evaluators due at `step`; returns their scalars (keys without `eval/`)."""
+        scalars = {}
         for s in scheduled:
             if not s.due(step, last):
                 continue
@@ -331,7 +334,9 @@ def _train(config, workdir, mesh, gan, info, state, scheduled, checkpointer) -> 
                 if np.ndim(value) == 3:  # an image
                     write_image(writer, os.path.join(workdir, "evals"), key, step, np.asarray(value))
                 else:
+                    scalars[key] = float(value)
                     writer.write_scalars(step, {f"eval/{key}": float(value)})
+        return scalars
 
     with StopRequest(checkpointer.directory) as stop, metric_writers.ensure_flushes(writer):
         step = start_step
@@ -354,14 +359,19 @@ def _train(config, workdir, mesh, gan, info, state, scheduled, checkpointer) -> 
                 writer.write_scalars(step, {f"train/{k}": v for k, v in scalars.items()})
             if grid is not None and (step % config.train.sample_every == 0 or last):
                 sample_grid(step)
-            evaluate(step, last)
+            evaluated = evaluate(step, last)
+            # A state scored by the best-checkpoint metric is saved with its score, so that
+            # orbax can keep the best one beside the latest.
+            best = config.train.best_metric
+            scored = {best: evaluated[best]} if best in evaluated else None
             if (
                 step % config.train.checkpoint_every == 0
                 or last
+                or scored
                 or stop.signal is not None
                 or checkpointer.reached_preemption(step)
             ):
-                checkpointer.save(step, state)
+                checkpointer.save(step, state, metrics=scored)
             if checkpointer.reached_preemption(step):
                 logging.warning("Preemption at step %d: checkpoint saved, stopping.", step)
                 break

@@ -4,8 +4,8 @@
         [--config.jobs.translate.direction=a2b] [--config.jobs.translate.split=train] \
         [--config.jobs.translate.folder=/path/to/pngs] [--config.jobs.translate.output=DIR]
 
-Restores a checkpoint of the workdir (the training run's; `jobs.translate.restore`, default the
-latest), translates every image of the source domain (`data.domain_a` for a2b, `data.domain_b`
+Restores a checkpoint of the workdir (the training run's; `--config.restore=latest|best|STEP`,
+default the latest), translates every image of the source domain (`data.domain_a` for a2b, `data.domain_b`
 for b2a) in `jobs.translate.split`, or every png/jpg in `jobs.translate.folder`, and writes
 under `jobs.translate.output` (default `<workdir>/translated`):
 
@@ -46,7 +46,6 @@ def default_config() -> ml_collections.ConfigDict:
     c.limit = 0  # translate at most this many images; 0 = all
     c.label = ""  # class name of the output; "" = the target domain's class names
     c.batch_size = 64  # images per generator call
-    c.restore = "latest"  # checkpoint to translate with: latest | a step number
     return c
 
 
@@ -108,9 +107,13 @@ def run(config, workdir: str) -> dict:
     if not gans.get(config.gan.name).can_translate:
         raise ConfigError(f"config.job=translate needs a CycleGAN config, not gan.name={config.gan.name!r}.")
     source, target = ("a", "b") if tc.direction == "a2b" else ("b", "a")
-    trained = runs.load_trained(workdir, tc.restore, config=config)
+    trained = runs.load_trained(workdir, config.restore, config=config)
     gan, state, info = trained.algorithm, trained.state, trained.algorithm.info
 
+    label, class_names, label_index = _target_label(config, target)
+    output = os.path.abspath(tc.output or os.path.join(trained.workdir, "translated"))
+    dataset_name = "translated_" + writer.safe_name(f"{tc.direction}_{label}", lower=True)
+    writer.check_new_dataset(os.path.join(output, "tfds"), dataset_name)  # before translating
     split = tc.split or config.data.split
     if tc.folder:
         sources_uint8, names = _folder_images(tc.folder, info.image_shape)
@@ -119,7 +122,6 @@ def run(config, workdir: str) -> dict:
         names = [f"{split}_{i:06d}" for i in range(len(sources_uint8))]
     if tc.limit:
         sources_uint8, names = sources_uint8[: tc.limit], names[: tc.limit]
-    label, class_names, label_index = _target_label(config, target)
 
     apply = jax.jit(lambda s, x: gan.translate(s, x, tc.direction))
     bs = tc.batch_size
@@ -132,13 +134,12 @@ def run(config, workdir: str) -> dict:
         out.append(image_lib.to_uint8(jax.device_get(apply(state, jnp.asarray(chunk))))[:n])
     translated = np.concatenate(out)
 
-    output = os.path.abspath(tc.output or os.path.join(trained.workdir, "translated"))
     folder = writer.write_png_folder(
         os.path.join(output, "train", writer.safe_name(label)), translated, names
     )
     tfds_dir = writer.write_image_dataset(
         os.path.join(output, "tfds"),
-        "translated_" + writer.safe_name(f"{tc.direction}_{label}", lower=True),
+        dataset_name,
         translated,
         [label_index] * len(translated),
         class_names,

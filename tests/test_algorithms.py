@@ -323,7 +323,7 @@ def test_load_trained_and_init_from(tmp_path):
     assert runs.load_trained(workdir, restore="1").step == 1
     with pytest.raises(UserError, match="no checkpoint of step 7"):
         runs.load_trained(workdir, restore=7)
-    with pytest.raises(ConfigError, match="'latest' or a step number"):
+    with pytest.raises(ConfigError, match="'latest', 'best' or a step number"):
         runs.load_trained(workdir, restore="best-ish")
     with pytest.raises(UserError, match="No checkpoints in"):
         runs.load_trained(str(tmp_path / "nothing"), config=config)

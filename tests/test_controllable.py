@@ -197,6 +197,7 @@ def test_slant_and_ink_mass_measure_shear_and_thickness():
     ("infogan_mnist", ["code_accuracy", "traversals/c0_slant", "class_coverage/min_fraction"]),
     ("acgan_digit_attributes", ["attribute_accuracy", "attribute_accuracy/loop"]),
     ("wacgan_mnist", ["curves/collapse_step", "label_accuracy"]),
+    ("quickstart_mnist", ["label_accuracy", "fid", "ms_ssim", "ms_ssim/real", "memorisation/nn_distance"]),
 ])
 def test_launch_tiny_controllable_configs(repo_root, tmp_path, config_name, evals):
     result = launch(repo_root, f"--config=configs/{config_name}.py:tiny", f"--workdir={tmp_path}")

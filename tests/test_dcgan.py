@@ -110,6 +110,23 @@ def test_sigmoid_output_dropout_and_conditioning():
     assert images.shape == (3, 16, 16, 1) and float(jnp.abs(images[0] - images[1]).max()) > 0
 
 
+def test_the_label_enters_g_as_a_map_or_with_the_noise():
+    """g_label=map: a dense projection of the one-hot label to one channel of the base map;
+    g_label=input: the one-hot label concatenated with z, so the first dense layer is 3 wider."""
+    gan_map, state_map, _ = make(gan__conditional=True)
+    gan_in, state_in, _ = make(gan__conditional=True, model__g_label="input")
+    g_map, g_in = state_map.generator.params, state_in.generator.params
+    assert "label_dense" in g_map and "label_dense" not in g_in
+    z_dim = gan_in.latent.dim
+    assert g_in["Dense_0"]["kernel"].shape[0] == z_dim + 3 and g_map["Dense_0"]["kernel"].shape[0] == z_dim
+    # The label changes the image through the noise path alone.
+    inputs = {"z": jnp.zeros((3, z_dim)) + 0.3, "label": jnp.arange(3)}
+    images = gan_in.generate(state_in, inputs)
+    assert float(jnp.abs(images[0] - images[1]).max()) > 0
+    with pytest.raises((ConfigError, ValueError), match="g_label"):
+        make(gan__conditional=True, model__g_label="embedding")
+
+
 def test_config_errors():
     with pytest.raises(ConfigError, match="label smoothing"):
         make(gan__loss="hinge", gan__real_target=0.9)

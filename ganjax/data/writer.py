@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from ganjax import images as image_lib
+from ganjax.errors import OutputExistsError
 
 
 def safe_name(text: str, lower: bool = False) -> str:
@@ -51,6 +52,7 @@ def write_image_dataset(
     """
     import tensorflow_datasets as tfds
 
+    check_new_dataset(data_dir, name, version)
     images = image_lib.to_uint8(images)
     labels = np.asarray(labels, np.int64)
     if len(images) != len(labels):
@@ -79,6 +81,16 @@ def write_image_dataset(
         description=description,
     )
     return os.path.join(data_dir, name, version)
+
+
+def check_new_dataset(data_dir: str, name: str, version: str = "1.0.0") -> None:
+    """OutputExistsError if `data_dir/name/version` is already there (it is never overwritten)."""
+    path = os.path.join(data_dir, name, version)
+    if os.path.exists(path):
+        raise OutputExistsError(
+            f"{path} already holds a dataset, which is kept: give the new one another name or "
+            "output directory (jobs.<job>.name / jobs.<job>.output), or move the old one away."
+        )
 
 
 def write_png_folder(folder: str, images: np.ndarray, names: Sequence[str]) -> str:

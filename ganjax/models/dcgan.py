@@ -68,6 +68,9 @@ class Generator(nn.Module):
       conv_impl: "fast" or "native" (see `layers.UpConv`); identical maps.
       hidden: size of a dense layer (+ BN, ReLU) before the projection to the base map
         (InfoGAN's FC 1024); 0 for none.
+      label_input: where the label enters: "map" (report 004: a dense projection to one
+        channel of the base map) or "input" (the one-hot label concatenated with z before the
+        first dense layer, as Mirza & Osindero's cGAN and Odena et al.'s ACGAN).
     """
 
     image_size: int = 64
@@ -77,11 +80,14 @@ class Generator(nn.Module):
     batch_norm: bool = True
     conv_impl: str = "fast"
     hidden: int = 0
+    label_input: str = "map"
 
     @nn.compact
     def __call__(self, z: Array, labels: Array | None = None, train: bool = True) -> Array:
         base, n_up = generator_plan(self.image_size)
         c0 = self.width * 2 ** (n_up - 1)
+        if self.num_classes and self.label_input == "input":
+            z = jnp.concatenate([z, jax.nn.one_hot(labels, self.num_classes, dtype=z.dtype)], axis=-1)
         if self.hidden:
             z = nn.Dense(self.hidden, use_bias=not self.batch_norm, kernel_init=dcgan_init(), name="hidden")(z)
             if self.batch_norm:
@@ -89,7 +95,7 @@ class Generator(nn.Module):
             z = nn.relu(z)
         h = nn.Dense(base * base * c0, use_bias=not self.batch_norm, kernel_init=dcgan_init())(z)
         h = h.reshape(-1, base, base, c0)
-        if self.num_classes:
+        if self.num_classes and self.label_input == "map":
             h = jnp.concatenate([h, label_map(labels, self.num_classes, base, base)], axis=-1)
         for i in range(n_up):
             if self.batch_norm:
@@ -213,6 +219,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.g_hidden = 0  # dense layer before G's base map (InfoGAN: 1024); 0 = none
     c.d_hidden = 0  # dense layer after D's convs, read by every head (InfoGAN: 1024); 0 = none
     c.head_hidden = 0  # each extra D head's own dense layer (InfoGAN's Q: 128); 0 = none
+    c.g_label = "map"  # how G takes the label: map (report 004: dense -> one channel of the base map) | input (one-hot concatenated with z)
     return c
 
 
@@ -230,6 +237,8 @@ def build_pair(model_config, image_shape, latent, d_heads=(), d_conditional=True
         raise ValueError(f"config.model.conv_impl must be one of {list(_CONV_IMPLS)}, got {mc.conv_impl!r}.")
     if not 0.0 <= mc.d_dropout < 1.0:
         raise ValueError(f"config.model.d_dropout must be in [0, 1), got {mc.d_dropout}.")
+    if mc.g_label not in ("map", "input"):
+        raise ValueError(f"config.model.g_label must be 'map' or 'input', got {mc.g_label!r}.")
     if mc.d_output not in ("linear", "sigmoid"):
         raise ValueError(f"config.model.d_output must be 'linear' or 'sigmoid', got {mc.d_output!r}.")
     if latent.num_attributes:
@@ -245,6 +254,7 @@ def build_pair(model_config, image_shape, latent, d_heads=(), d_conditional=True
         batch_norm=mc.g_batch_norm,
         conv_impl=mc.conv_impl,
         hidden=mc.g_hidden,
+        label_input=mc.g_label,
     )
     discriminator = Discriminator(
         width=mc.d_width,
