@@ -1,6 +1,6 @@
 """Conditional DCGAN (cDCGAN, report 004 in docs/references.md) on the 5,000 real MNIST digits bundled offline.
 
-The quick-start job: labels go to G and D (dense -> reshape -> concatenate), non-saturating G
+Labels go to G and D (dense -> reshape -> concatenate), non-saturating G
 loss, Adam(2e-4, b1 0.5) decaying linearly to 0 over the last 60% of the steps. Every 500 steps
 an independent judge (a CNN trained on the real digits, `ganjax/judges.py`) checks that each
 sample shows the digit it was asked for (eval/label_accuracy).

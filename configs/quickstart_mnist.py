@@ -9,7 +9,8 @@ convolutions, FC 1024), which train in minutes on a laptop CPU, where report 002
 Every 500 steps: `eval/label_accuracy` (an independent judge, a CNN trained on the real
 digits, reads 1,000 samples, 100 per requested digit), `eval/fid` (FID of 1,000 samples against
 the real training digits in that judge's features), `eval/ms_ssim` (sample diversity within a
-class beside the real digits'), and a kNN memorisation grid; the checkpoint with the lowest FID
+class beside the real digits'), the classes the judge reads in samples drawn from the prior
+(`eval/class_coverage/*`), and a kNN memorisation grid; the checkpoint with the lowest FID
 is kept beside the latest (`--config.restore=best` for the jobs).
 
     python launch.py --config=configs/quickstart_mnist.py
@@ -43,7 +44,8 @@ def get_config(arg: str | None = None):
     c.evals.label_accuracy = evaluators.entry("label_accuracy", every=500, num_samples=1000)
     c.evals.fid = evaluators.entry("fid", every=500)
     c.evals.ms_ssim = evaluators.entry("ms_ssim", every=500)
-    c.evals.memorisation = evaluators.entry("memorisation", every=1500)
+    c.evals.class_coverage = evaluators.entry("class_coverage", every=500)
+    c.evals.memorisation = evaluators.entry("memorisation", every=500)
     c = apply_variant(c, arg)
     if arg == "tiny":
         c.model.g_hidden, c.model.d_hidden, c.model.head_hidden = 16, 16, 8

@@ -16,9 +16,10 @@ mean, standard deviation and relative standard deviation (100 std / mean) over t
 Features: the judge's penultimate layer (`features=judge`, a CNN trained on the real training
 split and cached in `<workdir>/judges/`) or FID-Inception pool3 (`features=inception`, weights
 from `config.eval.inception_weights`). Writes `<workdir>/fid_study.json` and
-`<workdir>/fid_study.md`: the tables beside report 003's relative standard deviations (28x28x1:
-15.7% at b=4, 8.5% at 64, 10.3% at 256, 24.0% at 1024; 64x64x1: 8.0% at 64, 6.3% at 1024).
-FID is biased upwards at small b, so compare means at one b only.
+`<workdir>/fid_study.md` (an earlier study's files are kept as `fid_study_<time>.*`): the
+tables beside report 003's relative standard deviations (28x28x1: 15.7% at b=4, 8.5% at 64,
+10.3% at 256, 24.0% at 1024; 64x64x1: 8.0% at 64, 6.3% at 1024). FID is biased upwards at
+small b, so compare means at one b only.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 
 import jax
 import ml_collections
@@ -129,10 +131,14 @@ def run(config, workdir: str) -> dict:
     if not result["comparisons"]:
         raise ConfigError("fid_study has nothing to compare: set jobs.fid_study.other_split or "
                           "point --workdir at a trained run.")
-    with open(os.path.join(workdir, "fid_study.json"), "w") as f:
-        json.dump(result, f, indent=2)
-    with open(os.path.join(workdir, "fid_study.md"), "w") as f:
-        f.write(format_report(result))
+    for name, text in (("fid_study.json", json.dumps(result, indent=2)), ("fid_study.md", format_report(result))):
+        path = os.path.join(workdir, name)
+        if os.path.exists(path):  # an earlier study is kept, renamed with its time
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(os.path.getmtime(path)))
+            stem, ext = os.path.splitext(path)
+            os.replace(path, f"{stem}_{stamp}{ext}")
+        with open(path, "w") as f:
+            f.write(text)
     return result
 
 

@@ -27,10 +27,11 @@ import ml_collections
 from ganjax.errors import CheckpointError, ConfigError, TrainingError
 
 # Keys that may change between a run and its resumption without invalidating checkpoints:
-# cadences and lengths, evaluators, the jobs' own settings, devices, where the data lives, and
-# the learning rates (lowered, e.g., to resume after a NaN stop).
+# cadences and lengths, evaluators and their settings, the jobs' own settings and the checkpoint
+# they restore, devices, where the data lives, and the learning rates (lowered, e.g., to resume
+# after a NaN stop).
 RESUMABLE_KEYS = (
-    "train.", "evals.", "jobs.", "job", "mesh.", "distributed", "optim.g_lr", "optim.d_lr",
+    "train.", "evals.", "eval.", "jobs.", "job", "restore", "mesh.", "distributed", "optim.g_lr", "optim.d_lr",
     "data.data_dir", "data.download", "data.manual_dir", "data.preview", "data.folder",
 )
 

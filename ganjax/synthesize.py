@@ -156,31 +156,13 @@ def _match_codes(trained, sc) -> tuple[dict[int, int], float]:
     return match.mapping, match.accuracy
 
 
-def run(config, workdir: str) -> dict:
-    """Samples and writes (see the module docstring); returns the summary dict."""
-    sc = config.jobs.synthesize
-    if sc.num_per_class < 1:
-        raise ConfigError(f"config.jobs.synthesize.num_per_class must be >= 1, got {sc.num_per_class}.")
-    if not 0.0 <= sc.min_confidence < 1.0:
-        raise ConfigError(f"config.jobs.synthesize.min_confidence must be in [0, 1), got {sc.min_confidence}.")
-    trained = runs.load_trained(workdir, config.restore, config=config)
+def _groups(trained, sc, config, full_names):
+    """What to draw, by what the generator is told: (groups, class names written, mode, summary
+    extras, attributes_of). A group is (run class or None, written label index, parts_fn(key, n))."""
     algorithm = trained.algorithm
     latent, info = algorithm.latent, algorithm.info
-    if latent is None:
-        raise ConfigError(
-            f"gan.name={config.gan.name!r} translates images rather than sampling them: use "
-            "--config.job=translate, which writes the same kind of tfds dataset."
-        )
-    output = os.path.abspath(sc.output or os.path.join(trained.workdir, "synthetic"))
-    name = writer.safe_name(sc.name or f"synthetic_{config.name}", lower=True)
-    writer.check_new_dataset(output, name)  # before any sampling
-    full_names = full_class_names(config.data)
-    key = jax.random.PRNGKey(sc.seed)
-    generate = jax.jit(algorithm.generate)
     attributes_of = None
     summary_extra = {}
-
-    # Groups: (run class or None, written label index or None, inputs for n samples).
     if latent.num_classes:
         indices, names = to_full_labels(tuple(info.class_names), full_names)
         groups = [(c, int(indices[c]), lambda k, n, c=c: latent.sample(k, n, label=jnp.full((n,), c, jnp.int32)))
@@ -222,6 +204,31 @@ def run(config, workdir: str) -> dict:
         names = full_names or (label,)
         groups = [(None, names.index(label), lambda k, n: latent.sample(k, n))]
         mode = "unconditional"
+
+    return groups, names, mode, summary_extra, attributes_of
+
+
+def run(config, workdir: str) -> dict:
+    """Samples and writes (see the module docstring); returns the summary dict."""
+    sc = config.jobs.synthesize
+    if sc.num_per_class < 1:
+        raise ConfigError(f"config.jobs.synthesize.num_per_class must be >= 1, got {sc.num_per_class}.")
+    if not 0.0 <= sc.min_confidence < 1.0:
+        raise ConfigError(f"config.jobs.synthesize.min_confidence must be in [0, 1), got {sc.min_confidence}.")
+    trained = runs.load_trained(workdir, config.restore, config=config)
+    algorithm = trained.algorithm
+    if algorithm.latent is None:
+        raise ConfigError(
+            f"gan.name={config.gan.name!r} translates images rather than sampling them: use "
+            "--config.job=translate, which writes the same kind of tfds dataset."
+        )
+    output = os.path.abspath(sc.output or os.path.join(trained.workdir, "synthetic"))
+    name = writer.safe_name(sc.name or f"synthetic_{config.name}", lower=True)
+    writer.check_new_dataset(output, name)  # before any sampling
+    full_names = full_class_names(config.data)
+    key = jax.random.PRNGKey(sc.seed)
+    generate = jax.jit(algorithm.generate)
+    groups, names, mode, summary_extra, attributes_of = _groups(trained, sc, config, full_names)
 
     judge = None
     if sc.min_confidence > 0:
@@ -276,7 +283,7 @@ def run(config, workdir: str) -> dict:
 
     tfds_dir = writer.write_image_dataset(
         output, name, images, labels, names,
-        attributes=attributes, attribute_names=tuple(info.attribute_names) if attributes is not None else (),
+        attributes=attributes, attribute_names=tuple(algorithm.info.attribute_names) if attributes is not None else (),
         description=(f"{config.gan.name} samples (checkpoint step {trained.step}, restore={config.restore}) "
                      f"of {trained.workdir}."),
     )

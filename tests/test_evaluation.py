@@ -280,3 +280,11 @@ def test_fid_study_job_writes_the_table_beside_report_003(repo_root, evaluated_r
     # Real vs real is the noise floor: lower than real vs this barely trained generator.
     assert study["comparisons"]["real_vs_real"]["rows"][1]["mean"] < study["comparisons"]["real_vs_generator"]["rows"][1]["mean"]
     assert "| 64 |" in open(os.path.join(workdir, "fid_study.md")).read()
+    # A second study keeps the first one's files.
+    again = launch(repo_root, "--config=configs/cgan_mnist.py:tiny", f"--workdir={workdir}", "--config.job=fid_study",
+                   "--config.jobs.fid_study.batch_sizes=4", "--config.jobs.fid_study.trials=2",
+                   "--config.jobs.fid_study.judge_steps=30", "--config.jobs.fid_study.other_split=")
+    assert again.returncode == 0, again.stderr[-3000:]
+    kept = [f for f in os.listdir(workdir) if f.startswith("fid_study_") and f.endswith(".json")]
+    assert len(kept) == 1 and json.load(open(os.path.join(workdir, kept[0]))) == study
+    assert set(json.load(open(os.path.join(workdir, "fid_study.json")))["comparisons"]) == {"real_vs_generator"}
