@@ -288,3 +288,36 @@ def test_fid_study_job_writes_the_table_beside_report_003(repo_root, evaluated_r
     kept = [f for f in os.listdir(workdir) if f.startswith("fid_study_") and f.endswith(".json")]
     assert len(kept) == 1 and json.load(open(os.path.join(workdir, kept[0]))) == study
     assert set(json.load(open(os.path.join(workdir, "fid_study.json")))["comparisons"]) == {"real_vs_generator"}
+
+
+def test_fid_evaluator_in_inception_features_with_weights_from_the_config(evaluated_run, tmp_path):
+    """The Inception path end to end on random weights the test makes (the standard file is
+    not downloaded): 2048 features of images resized to 299x299, statistics cached by file."""
+    from ganjax.metrics import inception
+
+    workdir, config = evaluated_run
+    shapes = jax.eval_shape(inception.FIDInceptionV3().init, jax.random.key(0),
+                            jax.ShapeDtypeStruct((1, 299, 299, 3), np.float32))
+    rng = np.random.default_rng(0)
+
+    def init(path, s):  # He-scaled kernels, identity batch norm: features neither vanish nor blow up
+        name = jax.tree_util.keystr(path)
+        if "kernel" in name:
+            return (rng.normal(size=s.shape) * np.sqrt(2.0 / np.prod(s.shape[:-1]))).astype(np.float32)
+        return (np.ones if ("var" in name or "scale" in name) else np.zeros)(s.shape, np.float32)
+
+    variables = jax.tree_util.tree_map_with_path(init, shapes)
+    weights = tmp_path / "fid_inception.npz"
+    inception.save_variables(variables, weights)
+    config = config.copy_and_resolve_references()
+    config.eval.inception_weights = str(weights)
+    entry = evaluators.entry("fid", features="inception", num_samples=4, max_real=4)
+    trained = runs.load_trained(workdir, "latest")
+    run_dir = str(tmp_path / "run")
+    fid_eval = evaluators.get("fid")("fid_inception", entry, config, trained.algorithm, run_dir)
+    (name, value), = list(fid_eval.run(trained.state, 6))
+    assert name == "fid_inception" and np.isfinite(value) and value > 0, value
+    meta = [json.load(open(os.path.join(run_dir, "fid_stats", f)))
+            for f in os.listdir(os.path.join(run_dir, "fid_stats")) if f.endswith(".json")]
+    assert len(meta) == 1 and meta[0]["dim"] == 2048 and meta[0]["num_images"] == 4
+    assert meta[0]["space"].startswith("inception_fid_inception.npz")
