@@ -208,6 +208,31 @@ def _groups(trained, sc, config, full_names):
     return groups, names, mode, summary_extra, attributes_of
 
 
+def _draw_group(parts_fn, generate, state, sc, key, judge, run_class, attributes_of):
+    """Samples of one group: (images [<= num_per_class], their attribute vectors or None, how
+    many were drawn, how many of those passed the judge). With a judge, batches are drawn until `num_per_class` pass
+    `min_confidence` or `max_draws_factor * num_per_class` were tried."""
+    kept, kept_attrs, tried = [], [], 0
+    while sum(len(k) for k in kept) < sc.num_per_class:
+        n = sc.num_per_class if judge is None else max(sc.batch_size, sc.num_per_class)
+        parts = parts_fn(n, jax.random.fold_in(key, tried))
+        images = evaluators.generate_in_batches(generate, state, parts, sc.batch_size)
+        tried += n
+        keep = np.ones(n, bool)
+        if judge is not None:
+            probs = jax.nn.softmax(judge.logits(images), axis=-1)
+            keep = np.asarray(probs[:, run_class]) >= sc.min_confidence
+        kept.append(images[keep])
+        if attributes_of is not None:
+            kept_attrs.append(attributes_of(parts)[keep])
+        if judge is None or tried >= sc.max_draws_factor * sc.num_per_class:
+            break
+    passed = sum(len(k) for k in kept)
+    images = np.concatenate(kept)[: sc.num_per_class]
+    attributes = np.concatenate(kept_attrs)[: sc.num_per_class] if attributes_of is not None else None
+    return images, attributes, tried, passed
+
+
 def run(config, workdir: str) -> dict:
     """Samples and writes (see the module docstring); returns the summary dict."""
     sc = config.jobs.synthesize
@@ -243,29 +268,15 @@ def run(config, workdir: str) -> dict:
 
     all_images, all_labels, all_attributes, counts = [], [], [], {}
     for group, (run_class, label_index, parts_fn) in enumerate(groups):
-        kept, kept_attrs, tried = [], [], 0
-        while sum(len(k) for k in kept) < sc.num_per_class:
-            n = sc.num_per_class if judge is None else max(sc.batch_size, sc.num_per_class)
-            draw_key = jax.random.fold_in(jax.random.fold_in(key, group), tried)
-            parts = parts_fn(draw_key, n)
-            images = evaluators.generate_in_batches(generate, trained.state, parts, sc.batch_size)
-            tried += n
-            keep = np.ones(n, bool)
-            if judge is not None:
-                probs = jax.nn.softmax(judge.logits(images), axis=-1)
-                keep = np.asarray(probs[:, run_class]) >= sc.min_confidence
-            kept.append(images[keep])
-            if attributes_of is not None:
-                kept_attrs.append(attributes_of(parts)[keep])
-            if judge is None or tried >= sc.max_draws_factor * sc.num_per_class:
-                break
-        images = np.concatenate(kept)[: sc.num_per_class]
+        group_key = jax.random.fold_in(key, group)
+        images, attributes, tried, passed = _draw_group(
+            lambda n, k: parts_fn(k, n), generate, trained.state, sc, group_key, judge, run_class, attributes_of)
         all_images.append(images)
         all_labels.append(np.full(len(images), label_index, np.int64))
-        if attributes_of is not None:
-            all_attributes.append(np.concatenate(kept_attrs)[: sc.num_per_class])
+        if attributes is not None:
+            all_attributes.append(attributes)
         counts[names[label_index]] = {"images": int(len(images)), "drawn": int(tried),
-                                      "kept_fraction": float(sum(len(k) for k in kept) / tried)}
+                                      "kept_fraction": float(passed / tried)}
         if len(images) < sc.num_per_class:
             logging.warning("Class %s: only %d of %d samples passed min_confidence=%.2f in %d draws.",
                             names[label_index], len(images), sc.num_per_class, sc.min_confidence, tried)
