@@ -67,20 +67,20 @@ def _batch_sizes(spec: str) -> list[int]:
 
 
 def _extractor(config, workdir: str, fc):
-    if fc.features == "judge":
-        from ganjax import gans
+    """The FID feature space of the fid evaluator (`evaluators.fid.feature_space`)."""
+    from ganjax import gans
+    from ganjax.evaluators import fid as fid_evaluator
 
-        num_classes = gans.get(config.gan.name).data_info(config).num_classes
-        judge = judges.load_or_train(os.path.join(workdir, "judges"), config.data,
-                                     "label" if num_classes >= 2 else "attributes",
-                                     seed=config.seed, steps=fc.judge_steps)
-        return judge.features
-    if fc.features == "inception":
-        from ganjax.metrics import features, inception
+    def get_judge():
+        target = fid_evaluator.judge_target(gans.get(config.gan.name).data_info(config).num_classes)
+        return judges.load_or_train(os.path.join(workdir, "judges"), config.data, target,
+                                    seed=config.seed, steps=fc.judge_steps)
 
-        variables = inception.load_variables(config.eval.inception_weights)
-        return features.batched_feature_extractor(inception.inception_apply_fn(variables), batch_size=100)
-    raise ConfigError(f"config.jobs.fid_study.features must be judge or inception, got {fc.features!r}.")
+    try:
+        return fid_evaluator.feature_space(fc.features, config, get_judge)[0]
+    except ConfigError:
+        raise ConfigError(
+            f"config.jobs.fid_study.features must be judge or inception, got {fc.features!r}.") from None
 
 
 def _rows(a, b, sizes, fc, name: str) -> list[dict]:

@@ -57,6 +57,15 @@ class Evaluator:
         raise NotImplementedError
 
 
+def require_latent(name: str, type_name: str, algorithm) -> None:
+    """ConfigError unless `algorithm` samples from a latent (every evaluator of samples)."""
+    if algorithm.latent is None:
+        raise ConfigError(
+            f"config.evals.{name} ({type_name}) needs a generator that samples from a latent; "
+            f"gan.name={algorithm.name!r} has none."
+        )
+
+
 def generate_in_batches(generate, state, parts: dict, batch_size: int = 500) -> np.ndarray:
     """`generate(state, parts)` (jitted) over slices of `parts` -> host images [N, ...]."""
     n = jax.tree.leaves(parts)[0].shape[0]

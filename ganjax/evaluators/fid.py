@@ -43,6 +43,29 @@ from ganjax.metrics import fid as fid_lib
 FEATURES = ("judge", "inception")
 
 
+def judge_target(num_classes: int) -> str:
+    """The judge whose features FID uses: its label head, or its attribute head without classes."""
+    return "label" if num_classes >= 2 else "attributes"
+
+
+def feature_space(features: str, config, get_judge):
+    """(images in [-1, 1] -> features [N, D], a fingerprint of the space, the resizer) for
+    `features` "judge" (`get_judge()`'s penultimate layer) or "inception" (FID-Inception pool3
+    with `config.eval.inception_weights`; a one-line error naming the download if absent)."""
+    if features == "judge":
+        judge = get_judge()
+        digest = hashlib.sha256(flax.serialization.to_bytes(judge.variables)).hexdigest()[:16]
+        return judge.features, f"judge_{judge.target}_{digest}", "no resize"
+    if features != "inception":
+        raise ConfigError(f"FID features must be one of {list(FEATURES)}, got {features!r}.")
+    from ganjax.metrics import features as features_lib, inception
+
+    path = config.eval.inception_weights
+    variables = inception.load_variables(path)
+    extract = features_lib.batched_feature_extractor(inception.inception_apply_fn(variables), batch_size=100)
+    return extract, f"inception_{os.path.basename(path)}_{os.stat(path).st_size}", "bilinear resize to 299x299"
+
+
 class Evaluator(evaluators.JudgedEvaluator):
     TINY = {"num_samples": 64, "max_real": 128, "judge_steps": 30}
 
@@ -58,11 +81,7 @@ class Evaluator(evaluators.JudgedEvaluator):
 
     @classmethod
     def check(cls, name, algorithm) -> None:
-        if algorithm.latent is None:
-            raise ConfigError(
-                f"config.evals.{name} (fid) needs a generator that samples from a latent; "
-                f"gan.name={algorithm.name!r} has none."
-            )
+        evaluators.require_latent(name, "fid", algorithm)
 
     def __init__(self, name, entry, config, algorithm, workdir):
         super().__init__(name, entry, config, algorithm, workdir)
@@ -74,27 +93,13 @@ class Evaluator(evaluators.JudgedEvaluator):
             from ganjax.metrics import inception
 
             inception.load_variables(config.eval.inception_weights)  # the error naming the fix
-        info = algorithm.info
-        self.judge_target = "label" if info.num_classes >= 2 else "attributes"
+        self.judge_target = judge_target(algorithm.info.num_classes)
         self._extract = None
         self._real = None  # (mu, sigma, number of images)
         self._previous = None  # features of the previous evaluation's samples
 
-    # -- features ---------------------------------------------------------------------------
-
     def _feature_fn(self):
-        """(images in [-1, 1] -> features [N, D], a fingerprint of the feature space, resizer)."""
-        if self.entry.features == "judge":
-            judge = self.judge
-            digest = hashlib.sha256(flax.serialization.to_bytes(judge.variables)).hexdigest()[:16]
-            return judge.features, f"judge_{self.judge_target}_{digest}", "no resize"
-        from ganjax.metrics import features, inception
-
-        path = self.config.eval.inception_weights
-        variables = inception.load_variables(path)  # a one-line error naming the fix if absent
-        extract = features.batched_feature_extractor(inception.inception_apply_fn(variables), batch_size=100)
-        stat = os.stat(path)
-        return extract, f"inception_{os.path.basename(path)}_{stat.st_size}", "bilinear resize to 299x299"
+        return feature_space(self.entry.features, self.config, lambda: self.judge)
 
     def _real_statistics(self):
         if self._real is not None:

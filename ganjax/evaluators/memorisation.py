@@ -17,7 +17,6 @@ import numpy as np
 
 from ganjax import evaluators
 from ganjax.data import pipeline
-from ganjax.errors import ConfigError
 from ganjax.metrics import knn
 
 
@@ -36,11 +35,7 @@ class Evaluator(evaluators.Evaluator):
 
     @classmethod
     def check(cls, name, algorithm) -> None:
-        if algorithm.latent is None:
-            raise ConfigError(
-                f"config.evals.{name} (memorisation) needs a generator that samples from a latent; "
-                f"gan.name={algorithm.name!r} has none."
-            )
+        evaluators.require_latent(name, "memorisation", algorithm)
 
     def __init__(self, name, entry, config, algorithm, workdir):
         super().__init__(name, entry, config, algorithm, workdir)

@@ -38,11 +38,7 @@ class Evaluator(evaluators.Evaluator):
 
     @classmethod
     def check(cls, name, algorithm) -> None:
-        if algorithm.latent is None:
-            raise ConfigError(
-                f"config.evals.{name} (ms_ssim) needs a generator that samples from a latent; "
-                f"gan.name={algorithm.name!r} has none."
-            )
+        evaluators.require_latent(name, "ms_ssim", algorithm)
         scales = ssim.max_num_scales(algorithm.info.image_shape[:2])
         if scales < 1:
             raise ConfigError(
