@@ -28,7 +28,7 @@ from ganjax.errors import ConfigError  # noqa: F401  (re-exported: configs raise
 def _core() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "run"  # the default workdir is workdirs/<name>
-    c.job = "train"  # what launch.py runs (ganjax/jobs.py: train | dataset_stats | translate | synthesize | fid_study)
+    c.job = "train"  # what launch.py runs (ganjax/jobs.py: train | dataset_stats | translate | synthesize | fid_study | augment)
     c.seed = 0  # all randomness (init, data order, noise) derives from it
 
     c.gan = ml_collections.ConfigDict()
@@ -49,7 +49,7 @@ def _core() -> ml_collections.ConfigDict:
     c.optim.d_lr = 2e-4
     c.optim.b1 = 0.5
     c.optim.b2 = 0.999
-    c.optim.schedule = "constant"  # constant | linear_decay
+    c.optim.schedule = "constant"  # constant | linear_decay | cosine
     c.optim.decay_start = 0.5  # linear_decay: fraction of the steps before the decay starts
 
     c.data = ml_collections.ConfigDict()
@@ -72,6 +72,11 @@ def _core() -> ml_collections.ConfigDict:
     c.data.flip = False  # augmentation: random horizontal flip
     c.data.jitter = 0  # augmentation: resize up by this many pixels, random crop back; 0 = off
     c.data.rotate = 0.0  # augmentation: random rotation within +- this many degrees; 0 = off
+    c.data.shift = 0  # augmentation: random shift by up to this many pixels each way (mirrored borders); 0 = off
+    c.data.per_class = 0  # low-data subset: keep this many examples per class of data.split (the test split stays whole); 0 = all
+    c.data.subset_seed = 0  # which examples per_class keeps (a prefix of the larger subsets: 5 of 10 of 20)
+    c.data.synthetic = ""  # comma-separated tfds dataset dirs (job=synthesize / translate outputs) mixed into training
+    c.data.synthetic_fraction = 0.0  # fraction of each batch drawn from data.synthetic (1 = synthetic only)
     c.data.domain_a = ""  # two-domain (CycleGAN) data: "[dataset:]classes" of domain A, e.g. "Neutral"
     c.data.domain_b = ""  # ... of domain B, e.g. "Happy", or "image_folder:" (all of another dataset)
     c.data.preview = 64  # dataset_stats: images per class in each preview grid PNG
@@ -149,8 +154,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"unknown config.optim.optimizer {config.optim.optimizer!r}; use 'adam' or 'rmsprop'.",
     )
     need(
-        config.optim.schedule in ("constant", "linear_decay"),
-        f"unknown config.optim.schedule {config.optim.schedule!r}; use 'constant' or 'linear_decay'.",
+        config.optim.schedule in ("constant", "linear_decay", "cosine"),
+        f"unknown config.optim.schedule {config.optim.schedule!r}; use 'constant', 'linear_decay' or 'cosine'.",
     )
     need(config.mesh.num_devices >= 0, "config.mesh.num_devices must be >= 0 (0 = all visible devices).")
     need(
@@ -161,7 +166,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
     need(config.gan.instance_noise >= 0, "config.gan.instance_noise must be >= 0.")
     d = config.data
     need(d.name != "image_folder" or bool(d.folder), "config.data.name=image_folder needs --config.data.folder=/path/to/root (root/<split>/<class>/*.png).")
-    need(d.jitter >= 0, f"config.data.jitter must be >= 0 pixels, got {d.jitter}.")
+    need(d.jitter >= 0 and d.shift >= 0, f"config.data.jitter and shift must be >= 0 pixels, got {d.jitter}, {d.shift}.")
+    need(d.per_class >= 0, f"config.data.per_class must be >= 0 (0 = all), got {d.per_class}.")
+    need(
+        0.0 <= d.synthetic_fraction <= 1.0,
+        f"config.data.synthetic_fraction must be in [0, 1], got {d.synthetic_fraction}.",
+    )
+    need(
+        d.synthetic_fraction == 0 or bool(d.synthetic.strip()),
+        "config.data.synthetic_fraction > 0 needs --config.data.synthetic=DIR[,DIR]: tfds dataset "
+        "dirs written by job=synthesize or job=translate (<output>/<name>/1.0.0).",
+    )
     need(0.0 <= d.rotate <= 180.0, f"config.data.rotate must be in [0, 180] degrees, got {d.rotate}.")
     need(d.image_size >= 0 and d.center_crop >= 0, "config.data.image_size and center_crop must be >= 0.")
     need(d.preview >= 1, f"config.data.preview must be >= 1, got {d.preview}.")

@@ -21,6 +21,7 @@ JOBS = {
     "translate": "ganjax.translate:run",
     "synthesize": "ganjax.synthesize:run",
     "fid_study": "ganjax.fid_study:run",
+    "augment": "ganjax.augment:run",
 }
 
 

@@ -39,7 +39,7 @@ from absl import logging
 
 from ganjax.data import pipeline
 from ganjax.errors import ConfigError, DatasetError
-from ganjax.models.classifier import SimpleCNN
+from ganjax.models.classifier import SimpleCNN, depth_for
 
 TARGETS = ("label", "attributes")
 VERSION = 1  # of the judge's model and training; a cached judge of another version is retrained
@@ -48,7 +48,7 @@ MAX_SHIFT = 2  # training augmentation: random shifts of up to this many pixels
 # The data config keys that change the judge's training data.
 DATA_KEYS = (
     "name", "split", "image_size", "channels", "classes", "center_crop", "label_attribute",
-    "folder",
+    "folder", "per_class", "subset_seed",
 )
 
 
@@ -142,14 +142,6 @@ def _shift(x, key):
     return jax.vmap(crop)(padded, offsets)
 
 
-def _depth(size: int) -> int:
-    """Conv stages: as many as keep the feature map >= 7 px (28 -> 2, 64 -> 3), 1 to 3."""
-    depth = 1
-    while depth < 3 and size >> (depth + 1) >= 7:
-        depth += 1
-    return depth
-
-
 def _held_out_accuracy(judge: Judge, data_config) -> tuple[float, tuple[float, ...]]:
     """Accuracy on the real 'test' split: overall and per class / attribute (nan: no split)."""
     none = (np.nan, (np.nan,) * len(judge.names))
@@ -190,7 +182,7 @@ def train_judge(
     split = pipeline.open_split(data_config, data_config.split)
     name, names = split.info.name, _names(split.info, target)  # ConfigError before decoding
     images, y = _arrays(split, target)
-    depth = _depth(min(images.shape[1:3]))
+    depth = depth_for(min(images.shape[1:3]))
     model = SimpleCNN(num_classes=len(names), width=32, depth=depth, hidden=128, dropout_rate=0.25)
     init_key, key = jax.random.split(jax.random.PRNGKey(seed))
     params = model.init(init_key, jnp.zeros((1, *images.shape[1:])))["params"]

@@ -8,18 +8,20 @@ from ganjax import losses
 
 
 def learning_rate_schedule(lr: float, optim_config, num_steps: int) -> optax.Schedule | float:
-    """`constant`, or `linear_decay`: constant for `decay_start` x num_steps steps, then linear
-    to 0 at num_steps (the CycleGAN schedule)."""
+    """`constant`; `linear_decay`: constant for `decay_start` x num_steps steps, then linear
+    to 0 at num_steps (the CycleGAN schedule); `cosine`: lr x (1 + cos(pi t / num_steps)) / 2."""
     name = optim_config.schedule
     if name == "constant":
         return lr
+    if name == "cosine":
+        return optax.cosine_decay_schedule(lr, max(num_steps, 1))
     if name == "linear_decay":
         start = int(optim_config.decay_start * num_steps)
         return optax.join_schedules(
             [optax.constant_schedule(lr), optax.linear_schedule(lr, 0.0, max(num_steps - start, 1))],
             [start],
         )
-    raise ValueError(f"Unknown config.optim.schedule {name!r}; use 'constant' or 'linear_decay'.")
+    raise ValueError(f"Unknown config.optim.schedule {name!r}; use 'constant', 'linear_decay' or 'cosine'.")
 
 
 def make_optimizer(

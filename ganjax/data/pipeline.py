@@ -8,6 +8,8 @@ Every dataset goes through the same path:
 2. `class_mapping` keeps and relabels the classes named by `data.classes` ("Neutral,Happy",
    "Angry+Disgust,Happy", indices work too) before any image is decoded; a class left empty
    is an error;
+   `data.per_class` then keeps that many examples per class of the training split (a low-data
+   subset, reproducible from `data.subset_seed`);
 3. `preprocess` decodes, centre-crops (to `data.center_crop`, or the largest centred square of
    a non-square image), resizes and converts channels (still uint8, so it can be cached);
 4. `deterministic_stream` shuffles each epoch e with seed (seed, e) and skips what earlier steps
@@ -15,14 +17,15 @@ Every dataset goes through the same path:
    choice per position picks the class (`balanced_stream`). Either way element i of the stream
    depends only on (seed, i), so a resumed run sees exactly the data that the uninterrupted run
    would have seen;
-5. images become float32 in [-1, 1]; the training augmentation (`data.flip`, `data.jitter`,
+5. images become float32 in [-1, 1]; the training augmentation (`data.flip`, `data.shift`, `data.jitter`,
    `data.rotate`) uses stateless random ops seeded by (seed, i); batches have shape
    [n_micro, local_batch, ...] (n_micro discriminator updates per train step each get their own
    real batch);
 6. `device_batches` turns each per-process batch into a global `jax.Array` sharded on the
    mesh's data axis, one batch ahead of the step.
 
-`build_train_data` gives `{'image', 'label'[, 'attributes']}` batches; `build_two_domain_data`
+`build_train_data` gives `{'image', 'label'[, 'attributes']}` batches (with `data.synthetic`, a
+`data.synthetic_fraction` of each batch comes from exported synthetic datasets); `build_two_domain_data`
 gives unpaired `{'a', 'b', 'label_a', 'label_b'}` batches for CycleGAN from two class sets
 (`data.domain_a` / `data.domain_b`) of one dataset or of two datasets.
 """
@@ -40,6 +43,7 @@ import jax
 import ml_collections
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from ganjax import sharding
 from ganjax.data.core import DataInfo, DatasetError  # noqa: F401  (re-exported)
@@ -188,15 +192,14 @@ def _rotate(image: tf.Tensor, angle: tf.Tensor) -> tf.Tensor:
 
 
 def has_augmentation(data_config) -> bool:
-    return bool(
-        data_config.get("flip") or data_config.get("jitter") or data_config.get("rotate")
-    )
+    return any(data_config.get(k) for k in ("flip", "shift", "jitter", "rotate"))
 
 
 def augment(image: tf.Tensor, index: tf.Tensor, data_config, seed: int) -> tf.Tensor:
     """Training augmentation of a float [-1, 1] image, a function of (seed, index) alone.
 
-    Random jitter (resize up by `data.jitter` pixels, random crop back), a random rotation
+    A random shift by up to `data.shift` pixels in each direction (mirrored borders), random
+    jitter (resize up by `data.jitter` pixels, random crop back), a random rotation
     within +-`data.rotate` degrees, a random horizontal flip (`data.flip`): stateless ops, so
     element `index` of the stream is augmented the same way in a resumed run.
     """
@@ -208,6 +211,10 @@ def augment(image: tf.Tensor, index: tf.Tensor, data_config, seed: int) -> tf.Te
         return tf.random.experimental.stateless_fold_in(key, k)
 
     shape = image.shape
+    shift = data_config.get("shift") or 0
+    if shift:
+        padded = tf.pad(image, [[shift, shift], [shift, shift], [0, 0]], mode="SYMMETRIC")
+        image = tf.image.stateless_random_crop(padded, shape, seed=sub(4))
     jitter = data_config.get("jitter") or 0
     if jitter:
         big = shape[0] + jitter
@@ -258,8 +265,13 @@ def open_split(
     count: bool = False,
     all_processes: bool = False,
     strict: bool = True,
+    subset: bool = True,
 ) -> Split:
     """Opens a split with the class filter `classes` (default `data.classes`).
+
+    `data.per_class > 0` keeps that many examples of each class of the training split
+    (`data.split`, never another: the test split stays whole), chosen by `data.subset_seed`
+    (`subset_indices`); `subset=False` opens the whole split.
 
     The examples per class are counted (labels only, no image decoding) when `count` is asked,
     when a class filter or balancing is on, or when tfds does not know the split size. With
@@ -280,7 +292,15 @@ def open_split(
 
     num_examples = src.info.num_train_examples
     global_counts = local_counts = None
-    if count or filtered or data_config.get("balance") or num_examples < 0:
+    per_class = int(data_config.get("per_class") or 0)
+    if subset and per_class and split == data_config.split:
+        ds, global_counts = _class_subset(
+            data_config, split, name, classes, what, len(names), all_processes
+        )
+        single = all_processes or jax.process_count() == 1
+        local_counts = global_counts if single else count_labels(ds, len(names))
+        num_examples = int(global_counts.sum())
+    elif count or filtered or data_config.get("balance") or num_examples < 0:
         local_counts = count_labels(ds, len(names))
         if all_processes or jax.process_count() == 1:
             global_counts = local_counts
@@ -291,7 +311,8 @@ def open_split(
             )
             global_counts = np.asarray(whole.info.class_counts)
         num_examples = int(global_counts.sum())
-        if strict and num_examples == 0:
+    if strict and global_counts is not None:
+        if num_examples == 0:
             if what.startswith("config.data.domain_"):
                 subject = f"Domain {what[-1]} ({what}={classes!r}) has no examples in split {split!r} of {name!r}"
             else:
@@ -300,7 +321,7 @@ def open_split(
                 )
             raise DatasetError(f"{subject}; nothing to train on. Choose other classes or another split.")
         empty = [names[i] for i, c in enumerate(global_counts) if c == 0 and names]
-        if strict and empty and (filtered or data_config.get("balance")):
+        if empty and (filtered or data_config.get("balance")):
             raise DatasetError(
                 f"Class {empty[0]!r} has no examples in split {split!r} of {name!r}"
                 + (f" after {what}={classes!r}" if filtered else "")
@@ -323,6 +344,48 @@ def open_split(
         class_counts=tuple(int(c) for c in global_counts) if global_counts is not None and names else (),
     )
     return Split(ds, prepare, info, local_counts)
+
+
+def subset_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Sorted positions of the examples `data.per_class` keeps: for each class c, the first
+    `per_class` positions of class c in a permutation drawn with (seed, c) (all of a class
+    with fewer). The subset for k is a prefix of the subset for 2k (the "more real data"
+    ceiling holds the smaller subset), and it depends on (labels, per_class, seed) alone."""
+    keep = []
+    for c in np.unique(labels[labels >= 0]):
+        positions = np.flatnonzero(labels == c)
+        order = np.random.default_rng([int(seed), int(c)]).permutation(len(positions))
+        keep.append(positions[order[:per_class]])
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
+
+
+def _class_subset(data_config, split, name, classes, what, num_classes, all_processes):
+    """(this process's share of the `data.per_class` subset of `split`, counts per class).
+
+    The subset is chosen over the whole split (all processes see the same one), by
+    `subset_indices` with `data.subset_seed`, after the class filter; then sharded."""
+    whole = open_split(data_config, split, name=name, classes=classes, what=what,
+                       all_processes=True, strict=False, subset=False)
+    labels = np.concatenate(
+        [b for b in whole.encoded.map(lambda ex: ex["label"]).batch(8192).as_numpy_iterator()]
+        or [np.zeros(0, np.int32)]
+    )
+    per_class = int(data_config.per_class)
+    keep = subset_indices(labels, per_class, int(data_config.get("subset_seed") or 0))
+    counts = np.bincount(labels[keep], minlength=max(num_classes, 1)).astype(np.int64)
+    short = {c: int(n) for c, n in enumerate(np.bincount(labels[labels >= 0], minlength=num_classes))
+             if n < per_class}
+    if short:
+        logging.warning("data.per_class=%d: classes %s have fewer examples in split %r; all of "
+                        "them are kept.", per_class, short, split)
+    mask = np.zeros(len(labels), bool)
+    mask[keep] = True
+    table = tf.constant(mask)
+    ds = whole.encoded.enumerate().filter(lambda i, _: tf.gather(table, i))
+    ds = ds.map(lambda _, example: example)
+    if not all_processes and jax.process_count() > 1:
+        ds = ds.shard(jax.process_count(), jax.process_index())
+    return ds, counts
 
 
 def load_split(data_config, split: str | None = None) -> tuple[tf.data.Dataset, DataInfo]:
@@ -506,18 +569,114 @@ def example_stream(
             ds, seed=stream_seed, shuffle_buffer=data_config.shuffle_buffer, skip=skip,
             epoch_size=epoch_size,
         )
+    return _to_model_inputs(stream, data_config, _derive_seed(seed, 0xA06, jax.process_index()), skip), s.info
+
+
+def _to_model_inputs(stream: tf.data.Dataset, data_config, aug_seed: int, skip: int) -> tf.data.Dataset:
+    """uint8 images -> float [-1, 1], augmented (if configured) as a function of (aug_seed,
+    position in the stream)."""
     if has_augmentation(data_config):
-        aug_seed = _derive_seed(seed, 0xA06, jax.process_index())
 
         def finish(i, ex):
             return dict(ex, image=augment(to_model_range(ex["image"]), i, data_config, aug_seed))
 
-        stream = stream.enumerate(start=skip).map(finish, num_parallel_calls=AUTOTUNE)
-    else:
-        stream = stream.map(
-            lambda ex: dict(ex, image=to_model_range(ex["image"])), num_parallel_calls=AUTOTUNE
+        return stream.enumerate(start=skip).map(finish, num_parallel_calls=AUTOTUNE)
+    return stream.map(lambda ex: dict(ex, image=to_model_range(ex["image"])), num_parallel_calls=AUTOTUNE)
+
+
+# --------------------------------------------------------------------------------------------
+# Synthetic examples mixed into the training batches.
+# --------------------------------------------------------------------------------------------
+
+
+def synthetic_paths(data_config) -> list[str]:
+    """The tfds dataset directories named by `data.synthetic` (comma-separated)."""
+    import os
+
+    return [os.path.abspath(os.path.expanduser(p.strip()))
+            for p in (data_config.get("synthetic") or "").split(",") if p.strip()]
+
+
+def synthetic_batch_size(batch_size: int, fraction: float) -> int:
+    """Synthetic examples in a batch of `batch_size` with `data.synthetic_fraction`: the nearest
+    integer, and at least 1 and at most batch_size - 1 when 0 < fraction < 1."""
+    if fraction <= 0:
+        return 0
+    if fraction >= 1:
+        return batch_size
+    n = int(round(fraction * batch_size))
+    if not 0 < n < batch_size:
+        raise DatasetError(
+            f"config.data.synthetic_fraction={fraction} of a batch of {batch_size} is {n} synthetic "
+            "examples; with real ones beside them it must leave at least one of each: raise "
+            "data.batch_size or change the fraction."
         )
-    return stream, s.info
+    return n
+
+
+def open_synthetic(data_config, info: DataInfo, *, all_processes: bool = False) -> tuple[tf.data.Dataset, np.ndarray]:
+    """The datasets of `data.synthetic` (what the synthesize and translate jobs write) as this
+    process's examples `{'image': uint8 [H, W, C] as the real ones, 'label': run class}` in
+    file order, and their count per run class.
+
+    Labels are matched to the run's classes (`info.class_names`) by name, so an export numbered
+    as the full dataset (FER2013's 7 emotions) joins a run on some of its classes; examples of
+    other classes are left out.
+    """
+    import tensorflow_datasets as tfds
+
+    lookup_by_name = {n.lower(): i for i, n in enumerate(info.class_names)}
+    parts, counts = [], np.zeros(max(info.num_classes, 1), np.int64)
+    for path in synthetic_paths(data_config):
+        try:
+            builder = tfds.builder_from_directory(path)
+        except Exception as e:  # noqa: BLE001  (any unreadable directory: one line naming it)
+            raise DatasetError(
+                f"config.data.synthetic: {path} is not a readable tfds dataset directory "
+                f"({type(e).__name__}); name the '<output>/<name>/1.0.0' folder that job=synthesize "
+                "or job=translate wrote."
+            ) from None
+        features = builder.info.features
+        names = features["label"].names if "label" in features else []
+        table = np.array([lookup_by_name.get(n.lower(), -1) for n in names] or [-1], np.int32)
+        if not (table >= 0).any():
+            raise DatasetError(
+                f"config.data.synthetic: {path} has the classes {list(names)}, none of them a class "
+                f"of this run ({', '.join(info.class_names)})."
+            )
+        lookup = tf.constant(table)
+        ds = builder.as_dataset(split="train", shuffle_files=False,
+                                decoders={"image": tfds.decode.SkipDecoding()})
+        if not all_processes and jax.process_count() > 1:
+            ds = ds.shard(jax.process_count(), jax.process_index())
+        ds = ds.map(lambda ex: {"image": ex["image"], "label": tf.gather(lookup, tf.cast(ex["label"], tf.int32))})
+        ds = ds.filter(lambda ex: ex["label"] >= 0)
+        counts += count_labels(ds, len(counts))
+        image_feature, source_shape = features["image"], tuple(features["image"].shape)
+
+        def prepare(ex, image_feature=image_feature, source_shape=source_shape):
+            image = image_feature.decode_example(ex["image"])
+            return preprocess(dict(ex, image=image), data_config, source_shape)
+
+        parts.append(ds.map(prepare, num_parallel_calls=AUTOTUNE))
+    if not parts:
+        raise DatasetError("config.data.synthetic_fraction > 0 needs config.data.synthetic: the tfds "
+                           "dataset directories of a synthesize or translate output.")
+    ds = parts[0]
+    for part in parts[1:]:
+        ds = ds.concatenate(part)
+    return ds, counts
+
+
+def synthetic_stream(data_config, info: DataInfo, *, seed: int, skip: int) -> tf.data.Dataset:
+    """Endless deterministic stream of the synthetic examples (float [-1, 1], augmented as the
+    real ones), from position `skip`: element i depends on (seed, i) alone, as `example_stream`."""
+    ds, counts = open_synthetic(data_config, info)
+    if data_config.get("cache", True):
+        ds = ds.cache()
+    stream = deterministic_stream(ds, seed=_derive_seed(seed, 0x5F7), shuffle_buffer=data_config.shuffle_buffer,
+                                  skip=skip, epoch_size=int(counts.sum()))
+    return _to_model_inputs(stream, data_config, _derive_seed(seed, 0x5F7A, jax.process_index()), skip)
 
 
 def build_train_data(
@@ -530,15 +689,31 @@ def build_train_data(
     """The training batches from `start_step` on: dicts of global arrays [n_micro, B, ...].
 
     B = config.data.batch_size is the global batch; each process reads B / process_count.
+    With `data.synthetic` and `data.synthetic_fraction` f, each batch holds round(f x B) synthetic
+    examples after the real ones (f = 1: synthetic only), each kind from its own deterministic
+    stream, so a resumed run still sees what the uninterrupted one would.
     """
     data_config = config.data
     global_batch = data_config.batch_size
     sharding.check_batch_size(global_batch, mesh)
     local_batch = global_batch // jax.process_count()
-    skip = start_step * n_micro * local_batch
-    ds, info = example_stream(data_config, seed=config.seed, skip=skip)
-    ds = ds.batch(local_batch, drop_remainder=True).batch(n_micro, drop_remainder=True)
-    ds = ds.prefetch(AUTOTUNE)
+    synthetic = synthetic_batch_size(local_batch, float(data_config.get("synthetic_fraction") or 0.0))
+    real = local_batch - synthetic
+    if real:
+        ds, info = example_stream(data_config, seed=config.seed, skip=start_step * n_micro * real)
+        ds = ds.batch(real, drop_remainder=True)
+    else:
+        info = open_split(data_config).info
+    if synthetic:
+        syn = synthetic_stream(data_config, info, seed=config.seed, skip=start_step * n_micro * synthetic)
+        syn = syn.batch(synthetic, drop_remainder=True)
+        if real:  # real examples first, then synthetic ones, in every batch
+            ds = tf.data.Dataset.zip(ds, syn).map(
+                lambda a, b: {k: tf.concat([a[k], b[k]], 0) for k in ("image", "label")}
+            )
+        else:
+            ds = syn
+    ds = ds.batch(n_micro, drop_remainder=True).prefetch(AUTOTUNE)
     return info, device_batches(ds.as_numpy_iterator(), mesh, batch_axis=1)
 
 

@@ -109,7 +109,8 @@ class Evaluator(evaluators.JudgedEvaluator):
         self._extract = extract
         key = json.dumps({"space": space, "split": e.real_split, "max_real": e.max_real,
                           "data": {k: data.get(k) for k in ("name", "image_size", "channels", "classes",
-                                                            "center_crop", "folder", "label_attribute")}},
+                                                            "center_crop", "folder", "label_attribute",
+                                                            "per_class", "subset_seed")}},
                          sort_keys=True)
         tag = hashlib.sha256(key.encode()).hexdigest()[:12]
         base = os.path.join(self.workdir, "fid_stats", f"{e.features}_{e.real_split}_{tag}")

@@ -20,6 +20,15 @@ import flax.linen as nn
 import jax
 
 
+def depth_for(size: int) -> int:
+    """Conv stages for `size`-pixel images: as many as keep the last feature map >= 7 px
+    (28 -> 2, 48 -> 2, 64 -> 3), 1 to 3."""
+    depth = 1
+    while depth < 3 and size >> (depth + 1) >= 7:
+        depth += 1
+    return depth
+
+
 class SimpleCNN(nn.Module):
     """Conv stages -> flatten -> dense `hidden` (penultimate) -> dense `num_classes` logits.
 
