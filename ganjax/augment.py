@@ -347,7 +347,7 @@ def run(config, workdir: str) -> dict:
 
     subset_seeds = {s: (s if ac.subset_per_seed else ac.subset_seed) for s in range(ac.seeds)}
     total = len(levels) * len(models) * len(arms) * ac.seeds
-    bar, done, started = _progress(total), 0, time.time()
+    bar, done, started, classifier_time = _progress(total), 0, time.time(), 0.0
     results: dict = {}
     budget = {"train.num_steps": config.train.num_steps, "data.batch_size": config.data.batch_size}
     for level in levels:
@@ -365,10 +365,10 @@ def run(config, workdir: str) -> dict:
                     c = classifier_config(config, arm, level, ss, model, seed, synthetic, ac)
                     run_dir = os.path.join(workdir, "runs", level_name(level), model,
                                            arm.name.replace("+", "_plus_").replace("@", "_at_"), f"seed{seed}")
+                    run_start = time.time()
                     state = train.train_and_evaluate(c, run_dir)
-                    algorithm = gans.create(c, info) if info.num_classes else None
                     accuracy, per_class = per_class_accuracy(
-                        algorithm.predict(state, test_images), test_labels, info.num_classes
+                        gans.create(c, info).predict(state, test_images), test_labels, info.num_classes
                     )
                     table.setdefault(arm.name, {})[seed] = {
                         "accuracy": accuracy, "per_class": per_class, "workdir": run_dir,
@@ -376,7 +376,8 @@ def run(config, workdir: str) -> dict:
                         "subset_seed": ss,
                     }
                     done += 1
-                    eta = (time.time() - started) / done * (total - done)
+                    classifier_time += time.time() - run_start
+                    eta = classifier_time / done * (total - done)  # generators left not counted
                     logging.info("augment [%d/%d] %s %s %s seed %d: test accuracy %.2f%% (ETA %.0f min)",
                                  done, total, level_name(level), model, arm.name, seed, 100 * accuracy, eta / 60)
                     if bar is not None:

@@ -1,8 +1,9 @@
 """What `config.job` can run, and the config sections the jobs own.
 
-A job is `run(config, workdir)` in some module. Jobs that read a trained run (translate, and
-later export, recovery, benchmarks) keep their settings under `config.jobs.<job>`, given by the
-module's `default_config()`; a training run may resume with any `jobs.*` changed.
+A job is `run(config, workdir)` in some module. Jobs that read a trained run (translate,
+synthesize, fid_study) or train many (augment: classifiers under arms x seeds) keep their
+settings under `config.jobs.<job>`, given by the module's `default_config()`; a training run may
+resume with any `jobs.*` changed.
 """
 
 from __future__ import annotations

@@ -176,6 +176,11 @@ def test_a_classifier_needs_labels():
     config.classifier.model = "resnet"
     with pytest.raises(ConfigError, match="unknown config.classifier.model"):
         gans.create(config, DataInfo("digits", (28, 28, 1), 10, tuple("0123456789"), 10))
+    from ganjax import evaluators
+
+    gan = gans.create(apply_variant(base_config("dcgan"), "tiny"), DataInfo("digits", (28, 28, 1), 10, tuple("0123456789"), 10))
+    with pytest.raises(ConfigError, match="does not classify images"):
+        evaluators.get("test_accuracy").check("test_accuracy", gan)
 
 
 # --------------------------------------------------------------------------------------------
