@@ -42,6 +42,7 @@ def _core() -> ml_collections.ConfigDict:
     c.gan.weight_clip = 0.0  # WGAN weight clipping c (0.01 in Arjovsky et al.); 0 = off
     c.gan.instance_noise = 0.0  # std of Gaussian noise on D inputs (report 000: 1/15, 1/20)
     c.gan.instance_noise_anneal_steps = 0  # linear decay of that std to 0; 0 = constant
+    c.gan.diff_augment = ""  # DiffAugment on every D input, real and fake: "translation,cutout[,color]" (small data; Zhao et al. 2020); "" = off
 
     c.optim = ml_collections.ConfigDict()
     c.optim.optimizer = "adam"  # adam | rmsprop

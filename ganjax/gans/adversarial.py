@@ -11,6 +11,9 @@ and InfoGAN's mutual-information term are such terms; the step's machinery comes
   clipping of D after each update (WGAN);
 * `gan.instance_noise` sigma_0 and `gan.instance_noise_anneal_steps` T: Gaussian noise of std
   sigma_0 * max(0, 1 - step / T) (constant if T = 0) added to every D input;
+* `gan.diff_augment` (e.g. "translation,cutout"): DiffAugment, the same family of random
+  differentiable transformations on every real and fake D input, in D's and G's updates
+  (`ganjax/diffaugment.py`; for small training sets);
 * batch statistics threaded through both D passes of an update, dropout keys per update;
 * the last D update's fakes reused, with their pullback (`jax.vjp`), by the first G update:
   one G forward pass fewer per step (as PyTorch's DCGAN does).
@@ -39,7 +42,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ganjax import losses, models, optim
+from ganjax import diffaugment, losses, models, optim
 from ganjax.gans.base import Algorithm, mean_over_updates
 from ganjax.latent import LatentSpec
 from ganjax.train_state import GANState, NetState, init_step_and_rng
@@ -90,6 +93,7 @@ class TwoPlayerGAN(Algorithm):
         )
         self.image_shape = tuple(data_info.image_shape)
         self.n_micro = config.gan.d_steps
+        self.diff_augment = diffaugment.parse_policy(config.gan.get("diff_augment", ""))
 
     # ---------------------------------------------------------------------------------------
     # Hooks.
@@ -173,8 +177,11 @@ class TwoPlayerGAN(Algorithm):
         """G in training mode: (images, new batch_stats)."""
         return g.apply_train(params, self.latent.vector(parts), self._condition(parts))
 
-    @staticmethod
-    def _noisy(images, key, sigma):
+    def _d_input(self, images, key, sigma):
+        """What D sees: DiffAugment (`gan.diff_augment`), then instance noise of std sigma."""
+        if self.diff_augment:  # (without it, the noise keys are those of earlier versions)
+            k_aug, key = jax.random.split(key)
+            images = diffaugment.diff_augment(images, k_aug, self.diff_augment)
         return images + sigma * jax.random.normal(key, images.shape, images.dtype)
 
     @staticmethod
@@ -192,7 +199,7 @@ class TwoPlayerGAN(Algorithm):
         k_real, k_fake, k_drop, k_gp = jax.random.split(key, 4)
         fake = jax.lax.stop_gradient(fake)
         real = real_batch["image"]
-        real_in, fake_in = self._noisy(real, k_real, sigma), self._noisy(fake, k_fake, sigma)
+        real_in, fake_in = self._d_input(real, k_real, sigma), self._d_input(fake, k_fake, sigma)
         real_cond, fake_cond = self._d_condition(real_batch), self._d_condition(parts)
 
         def loss_fn(params):
@@ -218,7 +225,7 @@ class TwoPlayerGAN(Algorithm):
     def _g_loss_of_images(self, d: NetState, fake, parts, key, sigma):
         """L_G(D(G(p) + noise)) as a function of the generated images: (loss, metrics)."""
         k_noise, k_drop = jax.random.split(key)
-        out, _ = self._d(d, d.params, self._noisy(fake, k_noise, sigma), self._d_condition(parts), k_drop)
+        out, _ = self._d(d, d.params, self._d_input(fake, k_noise, sigma), self._d_condition(parts), k_drop)
         metrics: dict[str, Any] = {}
         loss = self.adversarial.generator(out["score"])
         loss = self._add_terms(loss, metrics, self.g_aux_terms(out, parts), "g")
