@@ -317,7 +317,7 @@ def run(config, workdir: str) -> dict:
     """Runs the benchmark (see the module docstring); returns what augment.json holds."""
     from ganjax import gans, train
     from ganjax.data import pipeline
-    from ganjax.gans.classifier import per_class_accuracy
+    from ganjax.metrics.accuracy import per_class_accuracy
 
     ac = config.jobs.augment
     if config.gan.name != "classifier":

@@ -39,6 +39,7 @@ from absl import logging
 
 from ganjax.data import pipeline
 from ganjax.errors import ConfigError, DatasetError
+from ganjax.metrics.accuracy import per_class_accuracy
 from ganjax.models.classifier import SimpleCNN, depth_for
 
 TARGETS = ("label", "attributes")
@@ -153,9 +154,8 @@ def _held_out_accuracy(judge: Judge, data_config) -> tuple[float, tuple[float, .
         return none
     predicted, names = judge.predict(_to_model_range(images)), judge.names
     if judge.target == "label":
-        per = [np.mean(predicted[y == c] == c) if np.any(y == c) else np.nan
-               for c in range(len(names))]
-        return float(np.mean(predicted == y)), tuple(float(a) for a in per)
+        accuracy, per = per_class_accuracy(predicted, y, len(names))
+        return accuracy, tuple(per)
     per = np.mean(predicted == y.astype(np.int32), axis=0)
     return float(np.mean(per)), tuple(float(a) for a in per)
 

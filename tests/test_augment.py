@@ -13,7 +13,7 @@ from ganjax import augment, gans, sharding, train
 from ganjax.config import apply_variant, base_config, validate
 from ganjax.data import fer2013, pipeline, writer
 from ganjax.errors import ConfigError, DatasetError
-from ganjax.gans.classifier import per_class_accuracy
+from ganjax.metrics.accuracy import per_class_accuracy
 from tests.helpers import assert_trees_equal, launch, load_config
 
 

@@ -36,6 +36,7 @@ import collections
 import dataclasses
 import itertools
 import math
+import os
 import re
 from typing import Any, Iterator, Sequence
 
@@ -591,8 +592,6 @@ def _to_model_inputs(stream: tf.data.Dataset, data_config, aug_seed: int, skip: 
 
 def synthetic_paths(data_config) -> list[str]:
     """The tfds dataset directories named by `data.synthetic` (comma-separated)."""
-    import os
-
     return [os.path.abspath(os.path.expanduser(p.strip()))
             for p in (data_config.get("synthetic") or "").split(",") if p.strip()]
 

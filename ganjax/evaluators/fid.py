@@ -35,7 +35,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from ganjax import evaluators
+from ganjax import evaluators, judges
 from ganjax.data import pipeline
 from ganjax.errors import ConfigError
 from ganjax.metrics import fid as fid_lib
@@ -108,9 +108,7 @@ class Evaluator(evaluators.JudgedEvaluator):
         extract, space, self._resizer = self._feature_fn()
         self._extract = extract
         key = json.dumps({"space": space, "split": e.real_split, "max_real": e.max_real,
-                          "data": {k: data.get(k) for k in ("name", "image_size", "channels", "classes",
-                                                            "center_crop", "folder", "label_attribute",
-                                                            "per_class", "subset_seed")}},
+                          "data": {k: data.get(k) for k in judges.DATA_KEYS if k != "split"}},
                          sort_keys=True)
         tag = hashlib.sha256(key.encode()).hexdigest()[:12]
         base = os.path.join(self.workdir, "fid_stats", f"{e.features}_{e.real_split}_{tag}")

@@ -47,7 +47,7 @@ class Evaluator(evaluators.Evaluator):
         return self._real
 
     def run(self, state, step):
-        from ganjax.gans.classifier import per_class_accuracy
+        from ganjax.metrics.accuracy import per_class_accuracy
 
         images, labels = self.held_out()
         accuracy, per_class = per_class_accuracy(

@@ -13,7 +13,8 @@ batch). `job=augment` (`ganjax/augment.py`) trains many of them.
 
 The step: loss = mean_i CE(softmax(f(x_i)), y_i) over the batch, dropout on, BatchNorm (VGG)
 in training mode; Adam with `classifier.learning_rate` and `optim.schedule` (cosine by default)
-over `train.num_steps`. `predict` / `per_class_accuracy` read held-out images.
+over `train.num_steps`. `predict` reads held-out images (scored by
+`metrics.accuracy.per_class_accuracy`).
 """
 
 from __future__ import annotations
@@ -108,11 +109,3 @@ class Classifier(Algorithm):
             chunk = np.asarray(images[start:start + batch_size], np.float32)
             out.append(np.asarray(self._logits(state, chunk)).argmax(-1))
         return np.concatenate(out).astype(np.int32) if out else np.zeros(0, np.int32)
-
-
-def per_class_accuracy(predicted: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[float, list[float]]:
-    """(overall accuracy, accuracy of each true class; nan for a class with no example)."""
-    predicted, labels = np.asarray(predicted), np.asarray(labels)
-    per = [float(np.mean(predicted[labels == c] == c)) if np.any(labels == c) else float("nan")
-           for c in range(num_classes)]
-    return float(np.mean(predicted == labels)), per

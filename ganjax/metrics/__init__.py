@@ -8,6 +8,7 @@ each formula and its source.
   knn.py        k nearest training images and neighbour grids (memorisation check)
   diversity.py  pairwise MS-SSIM, successive-batch FID, class coverage
   codes.py      InfoGAN categorical-code accuracy (Hungarian matching)
+  accuracy.py   classification accuracy, overall and per class
 
 Submodules are imported explicitly (``from ganjax.metrics import fid``) so that importing
 one never loads the others.
