@@ -94,6 +94,14 @@ def _core() -> ml_collections.ConfigDict:
     c.restore = "latest"  # checkpoint that jobs reading a trained run use: latest | best | a step number
     c.eval = ml_collections.ConfigDict()
     c.eval.inception_weights = ""  # FID-Inception weights (pytorch-fid .pth or converted .npz) for fid evaluators with features="inception"
+    # The feature distances of ganjax/distances.py (predictor, latent recovery, editing):
+    c.eval.vgg16_weights = ""  # distance "vgg": torchvision's vgg16-397923af.pth or its .npz (python -m ganjax.models.vgg SRC.pth DST.npz)
+    c.eval.vgg16_layers = "conv4_3"  # comma-separated ReLU outputs compared, conv1_1 ... conv5_3 (conv4_3: report 000's "first 23 layers"; Image2StyleGAN: conv1_1,conv1_2,conv3_2,conv4_2)
+    c.eval.vgg16_layer_weights = ""  # one weight per layer, comma-separated; "" = 1 each
+    c.eval.vgg16_resize = 0  # resize images bilinearly to this square size first (e.g. 224); 0 = their own size
+    c.eval.vgg16_pixel_weight = 0.0  # plus this weight times the pixel MSE (0 = features only)
+    c.eval.judge_distance_steps = 1000  # distance "judge": training steps of its judge (cached in <workdir>/judges, shared with the evaluators' judge when they match)
+    c.eval.judge_distance_pixel_weight = 0.0  # distance "judge": plus this weight times the pixel MSE
 
     c.evals = ml_collections.ConfigDict()  # name -> evaluators.entry(type, every=..., ...)
 
@@ -225,6 +233,7 @@ TINY = {
     "train.sample_every": 3,
     "train.checkpoint_every": 3,
     "train.sample_cols": 4,
+    "eval.judge_distance_steps": 30,
 }
 
 

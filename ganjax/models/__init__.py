@@ -18,7 +18,7 @@ from types import ModuleType
 
 from ganjax.errors import ConfigError
 
-_NOT_ARCHITECTURES = ("layers", "winograd", "classifier")
+_NOT_ARCHITECTURES = ("layers", "winograd", "classifier", "vgg")
 
 
 def names() -> list[str]:
