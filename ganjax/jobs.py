@@ -23,6 +23,7 @@ JOBS = {
     "synthesize": "ganjax.synthesize:run",
     "fid_study": "ganjax.fid_study:run",
     "augment": "ganjax.augment:run",
+    "train_predictor": "ganjax.gans.predictor:run",
 }
 
 

@@ -29,12 +29,31 @@ INFO = DataInfo("fake", (32, 32, 1), 3, ("a", "b", "c"), 100)
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def untrained_generator_workdir(tmp_path_factory):
+    """A GAN's workdir as training leaves it (config, data record, a checkpoint), holding an
+    untrained tiny InfoGAN for INFO's images: what a predictor is trained against."""
+    from ganjax.checkpoint import Checkpointer
+
+    workdir = tmp_path_factory.mktemp("generator")
+    config = apply_variant(base_config("infogan"), "tiny")
+    config.model.conv_impl = "native"
+    gan = gans.create(config, INFO)
+    runs.record_config(config, str(workdir), has_checkpoint=False)
+    runs.write_data_info(str(workdir), INFO)
+    with Checkpointer(str(workdir / "checkpoints"), 1) as checkpointer:
+        checkpointer.save(0, gan.init_state(jax.random.PRNGKey(0)))
+    return str(workdir)
+
+
 @pytest.mark.parametrize("name", gans.names())
-def test_one_step_of_every_registered_algorithm(name):
+def test_one_step_of_every_registered_algorithm(name, request):
     """A new algorithm is covered by registering it: its tiny config, one jit-compiled step on
     a batch of the structure its input pipeline yields."""
     config = apply_variant(base_config(name), "tiny")
     config.model.conv_impl = "native"  # compiles faster; both forms are tested for equality
+    if name == "predictor":  # trained against a GAN's workdir
+        config.predictor.generator = request.getfixturevalue("untrained_generator_workdir")
     validate(config)
     gan = gans.create(config, INFO)
     state = gan.init_state(jax.random.PRNGKey(0))
