@@ -24,6 +24,8 @@ JOBS = {
     "fid_study": "ganjax.fid_study:run",
     "augment": "ganjax.augment:run",
     "train_predictor": "ganjax.gans.predictor:run",
+    "recover": "ganjax.recover:run",
+    "edit": "ganjax.edit:run",
 }
 
 

@@ -296,3 +296,27 @@ def init_from(state, workdir: str, networks: tuple[str, ...], restore: str | int
             )
         updates[name] = mine.replace(params=theirs.params, batch_stats=theirs.batch_stats)
     return state.replace(**updates)
+
+
+def match_codes(trained: Trained, split: str = "test", batch_size: int = 500):
+    """InfoGAN (any algorithm with a Q head, `recover_codes`): which of the run's classes each
+    value of the first categorical code draws, by Hungarian matching of the codes Q reads from
+    the real images of `split` to their labels (`metrics.codes.categorical_code_accuracy`).
+
+    Returns the `CodeMatch`: `mapping` {code value: run class} (values left unmatched are
+    absent) and the matched `accuracy`. Used by job=synthesize (labels of the export) and
+    job=edit (the class an edited code draws).
+    """
+    from ganjax.data import pipeline
+    from ganjax.metrics import codes
+
+    algorithm = trained.algorithm
+    if not algorithm.info.num_classes:
+        raise ConfigError("Naming InfoGAN's codes by class needs a dataset with class labels.")
+    images, labels = pipeline.load_arrays(trained.config.data, split)[:2]
+    recover = jax.jit(algorithm.recover_codes)
+    logits = [recover(trained.state, images[i:i + batch_size])["cat_logits"][0]
+              for i in range(0, len(images), batch_size)]
+    return codes.categorical_code_accuracy(
+        jax.numpy.concatenate(logits), labels, num_codes=algorithm.latent.categorical[0],
+        num_classes=algorithm.info.num_classes)

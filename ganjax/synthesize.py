@@ -140,22 +140,6 @@ def _forced_attributes(spec: str, names: tuple[str, ...]) -> dict[int, float]:
 # --------------------------------------------------------------------------------------------
 
 
-def _match_codes(trained, sc) -> tuple[dict[int, int], float]:
-    """InfoGAN: code value -> run class, by Hungarian matching of Q's codes on real images."""
-    from ganjax.metrics import codes
-
-    algorithm = trained.algorithm
-    if not algorithm.info.num_classes:
-        raise ConfigError("Exporting InfoGAN samples by code needs a dataset with class labels to name the codes.")
-    images, labels = pipeline.load_arrays(trained.config.data, sc.code_split)[:2]
-    recover = jax.jit(algorithm.recover_codes)
-    logits = np.concatenate([np.asarray(recover(trained.state, images[i:i + 500])["cat_logits"][0])
-                             for i in range(0, len(images), 500)])
-    match = codes.categorical_code_accuracy(logits, labels, num_codes=algorithm.latent.categorical[0],
-                                            num_classes=algorithm.info.num_classes)
-    return match.mapping, match.accuracy
-
-
 def _groups(trained, sc, config, full_names):
     """What to draw, by what the generator is told: (groups, class names written, mode, summary
     extras, attributes_of). A group is (run class or None, written label index, parts_fn(key, n))."""
@@ -169,7 +153,8 @@ def _groups(trained, sc, config, full_names):
                   for c in range(latent.num_classes)]
         mode = "class"
     elif latent.categorical:
-        mapping, accuracy = _match_codes(trained, sc)
+        match = runs.match_codes(trained, sc.code_split)
+        mapping, accuracy = match.mapping, match.accuracy
         indices, names = to_full_labels(tuple(info.class_names), full_names)
 
         def code_parts(k, n, code):
