@@ -46,3 +46,36 @@ def wait_for_rows(path, rows, timeout=300):
     deadline = time.time() + timeout
     while time.time() < deadline and not (path.exists() and path.read_text().count("\n") >= rows):
         time.sleep(0.1)
+
+
+_TORCHVISION_STUB_LIB = None  # keeps the stub library alive: it owns the op definitions
+
+
+def import_torch_model_code(module: str):
+    """(torch, `module`) for a module built on torchvision's Python model code (torchvision
+    itself, pytorch_fid.inception), or a pytest skip when torch or the module is missing.
+
+    PyPI's torchvision wheels are CUDA builds whose compiled ops cannot load next to the CPU
+    torch; torchvision 0.28 then fails at import while registering fake kernels for
+    `torchvision::nms`/`qnms`. Declaring those two op schemas (never called by the model code
+    the tests use) lets its pure-Python model code import.
+    """
+    import pytest
+
+    global _TORCHVISION_STUB_LIB
+    torch = pytest.importorskip("torch")
+    top = module.split(".")[0]
+    try:
+        return torch, importlib.import_module(module)
+    except ImportError:
+        pytest.skip(f"{module} is not installed")
+    except RuntimeError as e:
+        if "torchvision::" not in str(e):
+            raise
+    for name in [m for m in sys.modules if m.split(".")[0] in ("torchvision", top)]:
+        del sys.modules[name]
+    if _TORCHVISION_STUB_LIB is None:
+        _TORCHVISION_STUB_LIB = torch.library.Library("torchvision", "DEF")
+        for op in ("nms", "qnms"):
+            _TORCHVISION_STUB_LIB.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    return torch, importlib.import_module(module)

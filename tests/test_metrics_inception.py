@@ -4,13 +4,12 @@ The equivalence test needs torch, torchvision and pytorch-fid (the `torch` extra
 and is skipped without them.
 """
 
-import importlib
-import sys
 
 import jax
 import numpy as np
 import pytest
 
+from tests import helpers
 from ganjax.metrics import inception
 
 
@@ -60,36 +59,11 @@ def test_converter_rejects_foreign_state_dict():
         inception.convert_state_dict({"layer1.0.downsample.weight": np.zeros((3, 3))})
 
 
-def _import_pytorch_fid():
-    """Imports pytorch_fid.inception, or skips.
-
-    PyPI's torchvision wheels are CUDA builds whose compiled ops cannot load next to the CPU
-    torch; torchvision 0.28 then fails at import while registering fake kernels for
-    `torchvision::nms`/`qnms`. Declaring those two op schemas (never called here) lets its
-    pure-Python model code import. The Inception architecture uses no torchvision op.
-    """
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("pytorch_fid")
-    try:
-        return torch, importlib.import_module("pytorch_fid.inception")
-    except RuntimeError as e:
-        if "torchvision::" not in str(e):
-            raise
-    for name in [m for m in sys.modules if m.split(".")[0] in ("torchvision", "pytorch_fid")]:
-        del sys.modules[name]
-    global _TORCHVISION_STUB_LIB  # keep the library object alive: it owns the definitions
-    _TORCHVISION_STUB_LIB = torch.library.Library("torchvision", "DEF")
-    for op in ("nms", "qnms"):
-        _TORCHVISION_STUB_LIB.define(
-            f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    return torch, importlib.import_module("pytorch_fid.inception")
-
-
 @pytest.fixture(scope="module")
 def pytorch_fid_reference():
     """pytorch_fid.inception.InceptionV3 built by its own code with random weights, plus the
     test images (NHWC in [-1, 1]) and the network's state_dict."""
-    torch, pfid = _import_pytorch_fid()
+    torch, pfid = helpers.import_torch_model_code("pytorch_fid.inception")
     torch.manual_seed(0)
     # The weight "download" returns the freshly built network's own state_dict.
     built = []

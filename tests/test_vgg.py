@@ -6,13 +6,12 @@ features of magnitude up to 2). It needs torch and torchvision (the `torch` extr
 skipped without them.
 """
 
-import importlib
-import sys
 
 import jax
 import numpy as np
 import pytest
 
+from tests import helpers
 from ganjax import distances
 from ganjax import config as config_lib
 from ganjax.errors import ConfigError
@@ -21,37 +20,11 @@ from ganjax.models import vgg
 RTOL = ATOL = 1e-4
 
 
-def _import_torchvision():
-    """torch and torchvision, or a skip.
-
-    PyPI's torchvision wheels are CUDA builds whose compiled ops cannot load next to the CPU
-    torch: torchvision then fails at import while registering fake kernels for
-    `torchvision::nms`/`qnms` (the same workaround as tests/test_metrics_inception.py).
-    Declaring those two op schemas (never called here) lets its Python model code import.
-    """
-    torch = pytest.importorskip("torch")
-    try:
-        return torch, importlib.import_module("torchvision")
-    except ImportError:
-        pytest.skip("torchvision is not installed")
-    except RuntimeError as e:
-        if "torchvision::" not in str(e):
-            raise
-    for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
-        del sys.modules[name]
-    global _TORCHVISION_STUB_LIB  # keep the library object alive: it owns the definitions
-    _TORCHVISION_STUB_LIB = torch.library.Library("torchvision", "DEF")
-    for op in ("nms", "qnms"):
-        _TORCHVISION_STUB_LIB.define(
-            f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    return torch, importlib.import_module("torchvision")
-
-
 @pytest.fixture(scope="module")
 def torchvision_vgg16():
     """torchvision's own vgg16 (random weights: its default initialisation, seed 0) and its
     `features` state_dict (with a small stand-in for the classifier, which is dropped)."""
-    torch, torchvision = _import_torchvision()
+    torch, torchvision = helpers.import_torch_model_code("torchvision")
     torch.manual_seed(0)
     net = torchvision.models.vgg16(weights=None).eval()
     state = {k: v for k, v in net.state_dict().items() if k.startswith("features.")}
