@@ -20,7 +20,8 @@ log K (2.30 for 10 values) within the first thousand steps; staying there means 
 ignored. Further options, each a config key: instance noise on D's input with annealing
 (`gan.instance_noise`, `gan.instance_noise_anneal_steps`; report 000's "power" 1/15 or 1/20 is
 a variance, so sigma = sqrt(1/15) = 0.26), and separate learning rates for G (`optim.g_lr`),
-D's trunk (`optim.d_lr`) and the Q head (`infogan.q_lr`).
+D's trunk (`optim.d_lr`) and the Q head (`infogan.q_lr`). The codes, the Q head, the information
+terms and `recover_codes` are `gans/info_codes.py`'s, shared with Info-BEGAN (`gans/began.py`).
 
 Defaults are openai/InfoGAN's MNIST run: 62 uniform noise dims, a 10-way code, 2 continuous
 codes, lambda 1, Adam (b1 0.5) with G lr 1e-3 and D lr 2e-4, batch 128, its architecture
@@ -29,21 +30,18 @@ codes, lambda 1, Adam (b1 0.5) with G lr 1e-3 and D lr 2e-4, batch 128, its arch
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import ml_collections
-import optax
 
-from ganjax import gans, losses, optim
+from ganjax import gans, optim
+from ganjax.gans import info_codes
 from ganjax.gans.adversarial import TwoPlayerGAN
+from ganjax.gans.info_codes import InfoCodes
 from ganjax.latent import LatentSpec
-
-_CONT_STD = ("fixed", "learned")
 
 
 @gans.register("infogan")
-class InfoGAN(TwoPlayerGAN):
-    """See the module docstring."""
+class InfoGAN(InfoCodes, TwoPlayerGAN):
+    """See the module docstring; the codes, Q head and information terms are `InfoCodes`'."""
 
     config_section = "infogan"
     DEFAULTS = {
@@ -63,30 +61,11 @@ class InfoGAN(TwoPlayerGAN):
 
     @classmethod
     def default_config(cls) -> ml_collections.ConfigDict:
-        c = ml_collections.ConfigDict()
-        c.categorical = 10  # values of the categorical code (>= 2)
-        c.continuous = 2  # continuous codes, each ~ U(-1, 1)
-        c.noise_prior = "uniform"  # z ~ U(-1, 1) (openai/InfoGAN) | normal
-        c.lambda_cat = 1.0  # weight of the categorical code's cross-entropy
-        c.lambda_cont = 1.0  # weight of the continuous codes' term
-        c.cont_std = "fixed"  # fixed (L2, openai/InfoGAN) | learned (Gaussian NLL, Q predicts sigma)
-        c.lambda_noise = 0.0  # noise-recovery head weight (report 000: 0.1); 0 = no head
-        c.q_lr = 0.0  # learning rate of the Q head; 0 = optim.d_lr
-        return c
+        """`config.infogan`: the code keys of `info_codes.default_config()`."""
+        return info_codes.default_config()
 
     def __init__(self, config, data_info):
-        ic = config.infogan
-        if ic.categorical < 2:
-            raise ValueError(
-                f"config.infogan.categorical={ic.categorical}: the categorical code needs at least "
-                "2 values (10 for MNIST digits)."
-            )
-        if ic.continuous < 0 or ic.lambda_cat < 0 or ic.lambda_cont < 0 or ic.lambda_noise < 0:
-            raise ValueError("config.infogan.continuous and the lambda_* weights must be >= 0.")
-        if ic.cont_std not in _CONT_STD:
-            raise ValueError(f"config.infogan.cont_std must be one of {list(_CONT_STD)}, got {ic.cont_std!r}.")
-        if ic.q_lr < 0:
-            raise ValueError("config.infogan.q_lr must be >= 0 (0 = optim.d_lr).")
+        self.check_codes(config)
         super().__init__(config, data_info)
 
     # ---------------------------------------------------------------------------------------
@@ -94,57 +73,13 @@ class InfoGAN(TwoPlayerGAN):
     # ---------------------------------------------------------------------------------------
 
     def make_latent(self) -> LatentSpec:
-        ic = self.config.infogan
-        return LatentSpec(
-            noise=self.config.model.z_dim,
-            noise_prior=ic.noise_prior,
-            categorical=(ic.categorical,),
-            continuous=ic.continuous,
-        )
-
-    def _q_sizes(self) -> dict[str, int]:
-        ic, latent = self.config.infogan, self.latent
-        sizes = {"cat": sum(latent.categorical), "cont": latent.continuous}
-        if ic.cont_std == "learned":
-            sizes["cont_log_std"] = latent.continuous
-        if ic.lambda_noise:
-            sizes["z"] = latent.noise
-        return sizes
+        return self.code_latent()
 
     def d_heads(self):
-        return (("q", sum(self._q_sizes().values())),)
+        return self.q_head()
 
     def d_conditional(self) -> bool:
         return False
-
-    def q_outputs(self, q: jax.Array) -> dict:
-        """Q's output [N, Q] cut into `cat_logits` (one [N, K] per code), `cont` (the mean),
-        `cont_log_std` (learned variance) and `z` (noise recovery): those configured."""
-        out, start = {}, 0
-        for name, size in self._q_sizes().items():
-            out[name], start = q[:, start:start + size], start + size
-        logits, start = [], 0
-        for k in self.latent.categorical:
-            logits.append(out["cat"][:, start:start + k])
-            start += k
-        out["cat_logits"] = tuple(logits)
-        return out
-
-    def info_terms(self, q: jax.Array, parts: dict) -> dict:
-        """The information loss's parts on Q's output for fakes made from `parts`."""
-        ic, out = self.config.infogan, self.q_outputs(q)
-        terms = {"info_cat": (ic.lambda_cat, sum(
-            losses.categorical_cross_entropy(l, parts["cat"][:, j]) for j, l in enumerate(out["cat_logits"])
-        ))}
-        if self.latent.continuous:
-            if ic.cont_std == "learned":
-                cont = losses.gaussian_nll(out["cont"], out["cont_log_std"], parts["cont"])
-            else:
-                cont = losses.fixed_std_gaussian_loss(out["cont"], parts["cont"])
-            terms["info_cont"] = (ic.lambda_cont, cont)
-        if ic.lambda_noise:
-            terms["info_noise"] = (ic.lambda_noise, losses.noise_recovery_loss(out["z"], parts["z"]))
-        return terms
 
     def d_aux_terms(self, real, fake, batch, parts):
         return self.info_terms(fake["q"], parts)
@@ -153,30 +88,11 @@ class InfoGAN(TwoPlayerGAN):
         return self.info_terms(fake["q"], parts)
 
     # ---------------------------------------------------------------------------------------
-    # Optimizers: the Q head may have its own learning rate.
+    # Optimizers: the Q head may have its own learning rate (`infogan.q_lr`).
     # ---------------------------------------------------------------------------------------
 
     def make_optimizers(self):
         g_tx, d_tx = super().make_optimizers()
         cfg = self.config
-        if not cfg.infogan.q_lr:
-            return g_tx, d_tx
-        q_tx = optim.make_optimizer(
-            cfg.optim, cfg.infogan.q_lr, cfg.train.num_steps * cfg.gan.d_steps, cfg.gan.weight_clip
-        )
-        labels = lambda params: {k: jax.tree.map(lambda _: "q" if k.startswith("head_q") else "trunk", v)
-                                 for k, v in params.items()}
-        return g_tx, optax.multi_transform({"trunk": d_tx, "q": q_tx}, labels)
-
-    # ---------------------------------------------------------------------------------------
-    # Reading codes back from images.
-    # ---------------------------------------------------------------------------------------
-
-    def recover_codes(self, state, images: jax.Array) -> dict:
-        """Q's estimate of the codes of images in [-1, 1] (D in inference mode): `cat` [N, 1]
-        (argmax), `cat_logits`, `cont` (the mean) and, with noise recovery, `z`."""
-        d = state.discriminator
-        q = d.apply_fn(d.variables, images, None, train=False)["q"]
-        out = self.q_outputs(q)
-        out["cat"] = jnp.stack([jnp.argmax(l, -1) for l in out["cat_logits"]], -1).astype(jnp.int32)
-        return out
+        q_tx = lambda lr: optim.make_optimizer(cfg.optim, lr, cfg.train.num_steps * cfg.gan.d_steps, cfg.gan.weight_clip)
+        return g_tx, self.with_q_optimizer(d_tx, q_tx)
