@@ -188,3 +188,24 @@ def test_one_line_errors(infogan_run, tmp_path):
     bare.predictor.generator = ""
     with pytest.raises(ConfigError, match="config.predictor.generator is empty"):
         gans.create(bare, runs.read_data_info(workdir))
+
+
+def test_info_began(tmp_path):
+    """BEGAN's state (with k_t), its linear-output G (samples clipped to [-1, 1]) and Info-BEGAN's
+    codes (plain BEGAN differs only by having none, as the cGAN above)."""
+    from ganjax.config import apply_variant, base_config
+
+    name = "infobegan"
+    config = apply_variant(base_config(name), "tiny")
+    config.model.conv_impl = "native"
+    config.train.num_steps = config.train.checkpoint_every = 2
+    workdir = str(tmp_path / name)
+    gan_state = train.train_and_evaluate(config, workdir)
+    summary = predictor.run(_job_config(config, tmp_path / "predictor", 2), workdir)
+    assert summary["gan"] == name and all(np.isfinite(v) for v in summary["real"].values())
+    trained = runs.load_trained(str(tmp_path / "predictor"))
+    np.testing.assert_array_equal(trained.state.k_t, jax.device_get(gan_state.k_t))
+    assert "real_relaxed" in summary and trained.algorithm.latent.categorical
+    vector = trained.algorithm.encode_vector(trained.state, jnp.zeros((2, 28, 28, 1)))
+    images = trained.algorithm.generate_vector(trained.state, 10.0 * vector)
+    assert float(jnp.abs(images).max()) <= 1.0

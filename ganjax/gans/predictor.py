@@ -300,9 +300,10 @@ class Predictor(Algorithm):
 
     def generate_vector(self, state: GANState, vector: jax.Array, condition=None) -> jax.Array:
         """The frozen generator's images for a latent vector [N, dim], relaxed blocks allowed
-        (`condition`: the label [N] or attributes [N, A] of a conditional generator)."""
+        (`condition`: the label [N] or attributes [N, A] of a conditional generator), clipped
+        to [-1, 1] as `generate` is (a generator with a linear output layer, e.g. BEGAN's)."""
         g = state.generator
-        return g.apply_fn(g.variables, vector, condition, train=False)
+        return jnp.clip(g.apply_fn(g.variables, vector, condition, train=False), -1.0, 1.0)
 
     # ---------------------------------------------------------------------------------------
     # The loop's sample grid: G's samples beside their reconstructions G(P(G(p))).
