@@ -25,6 +25,7 @@ draws, by Hungarian matching of Q's codes on the real `code_split` (`runs.match_
 job=synthesize names its codes; values left unmatched are not exported or measured); for `cont`,
 the original's own class. Under `output` (default `W/edit`, never overwritten):
 
+* `latents.npz`: the encoded latent vectors (`vector`), the images' `label` and `index`;
 * `edit_grid.png`: one row per image (`grid_images`): original | reconstruction | one column
   per value;
 * `<name>/1.0.0/`: the edits (every value whose class differs from the original's, all values
@@ -104,10 +105,12 @@ def resolve_code(ec, latent) -> tuple[str, list[float]]:
         raise ConfigError("config.jobs.edit.code=label edits the class a conditional generator is told "
                           "(cGAN, ACGAN); this generator is told none: use code=cat or cont.")
     count = {"cat": len(latent.categorical), "cont": latent.continuous, "label": 1}[code]
+    kind = "categorical" if code == "cat" else "continuous"
+    if not count:
+        raise ConfigError(f"config.jobs.edit.code={code}: the generator has no {kind} code.")
     if code != "label" and not 0 <= ec.index < count:
-        kind = "categorical" if code == "cat" else "continuous"
-        raise ConfigError(f"config.jobs.edit.index={ec.index}: the generator has {count} {kind} code(s)"
-                          + (f" (index 0..{count - 1})." if count else "."))
+        raise ConfigError(f"config.jobs.edit.index={ec.index}: the generator has {count} {kind} code(s) "
+                          f"(index 0..{count - 1}).")
     try:
         values = [float(v) for v in ec.edits.split(",") if v.strip()]
     except ValueError:
@@ -235,6 +238,7 @@ def run(config, workdir: str) -> dict:
     seconds = time.time() - t0
 
     os.makedirs(output, exist_ok=True)
+    np.savez(os.path.join(output, "latents.npz"), vector=vectors, label=real.labels, index=real.index)
     grid_path = os.path.join(output, "edit_grid.png")
     columns = [real.images, recon] + [edits[:, j] for j in range(len(values))]
     image_lib.save_png(recover.comparison_grid(columns, ec.grid_images), grid_path)
