@@ -8,10 +8,10 @@ Restores a checkpoint of the workdir (`config.restore`) and draws, according to 
 generator is told:
 
 * a class label (conditional DCGAN family, ACGAN): `num_per_class` samples of every class;
-* InfoGAN's categorical code: `num_per_class` samples of every value of the first code,
-  labelled with the real class Q matches it to on the real `code_split` (Hungarian matching,
-  as `evals.code_accuracy`; the matched accuracy goes in `synthesize.json`); codes left
-  unmatched are not exported;
+* InfoGAN's or Info-BEGAN's categorical code: `num_per_class` samples of every value of the
+  first code, labelled with the real class Q matches it to on the real `code_split` (Hungarian
+  matching, as `evals.code_accuracy`; the matched accuracy goes in `synthesize.json`); codes
+  left unmatched are not exported;
 * an attribute vector (ACGAN on CelebA or the digit attributes): `num_per_class` samples whose
   vectors are those of random real training images (the real joint distribution), with the
   settings of `attributes` forced (e.g. `Smiling=1,Male=0`); the vectors are the `attributes`

@@ -34,7 +34,7 @@ class Evaluator(evaluators.Evaluator):
         if not hasattr(algorithm, "recover_codes") or not algorithm.latent.categorical:
             raise ConfigError(
                 f"config.evals.{name} (code_accuracy) needs a Q head that reads a categorical code "
-                f"(gan.name=infogan); gan.name={algorithm.name!r} has none."
+                f"(gan.name=infogan or infobegan); gan.name={algorithm.name!r} has none."
             )
         if not algorithm.info.num_classes:
             raise ConfigError(f"config.evals.{name} (code_accuracy) needs a dataset with class labels.")

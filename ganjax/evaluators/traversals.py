@@ -41,7 +41,7 @@ class Evaluator(evaluators.Evaluator):
         if algorithm.latent is None or not algorithm.latent.continuous:
             raise ConfigError(
                 f"config.evals.{name} (traversals) needs a generator with continuous codes "
-                f"(gan.name=infogan); gan.name={algorithm.name!r} has none."
+                f"(gan.name=infogan or infobegan); gan.name={algorithm.name!r} has none."
             )
 
     def run(self, state, step):

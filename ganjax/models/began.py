@@ -21,11 +21,11 @@ The number of scales is `depth` (0: as many as halve the image side down to a 3.
 one call. Kernels are Glorot-uniform (TF-slim's default, which carpedm20 uses; the N(0, 0.02)
 of DCGAN shrinks the signal through a dozen ELU layers without normalisation), biases zero.
 
-Every stride-1 3x3 convolution is zero-padded and goes through `layers.conv_valid` (`conv_impl=
-fast`: Winograd for the 3x3 layers, shifted sums for the image layer: the fast exact forms on
-CPU) or XLA's convolution (`native`); the stride-2 one is `cyclegan.DownConv3` (PyTorch's
-`Conv2d(3, stride=2, padding=1)`, whose fast form avoids XLA's slow strided input gradient).
-The two forms build the same map from the same parameters.
+Every stride-1 3x3 convolution is zero-padded and is XLA's own (its CPU gradients are fine at
+stride 1), but for the image layer, whose single output channel `conv_impl=fast` computes by
+shifted sums (`layers.conv_valid_shift_add`); the stride-2 one is `cyclegan.DownConv3`
+(PyTorch's `Conv2d(3, stride=2, padding=1)`, whose fast form avoids XLA's slow strided input
+gradient). The two forms build the same map from the same parameters.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from ganjax.models.cyclegan import DownConv3
-from ganjax.models.layers import conv_valid
+from ganjax.models.layers import NARROW_OUTPUT_CHANNELS, conv_valid_shift_add
 from ganjax.models.resnet import avg_pool2x, upsample2x
 
 Array = jax.Array
@@ -73,17 +73,23 @@ def began_plan(image_size: int, depth: int = 0) -> tuple[int, int]:
 
 
 class Conv3x3(nn.Module):
-    """Stride-1 3x3 convolution, zero padding 1 ("SAME"), Glorot-uniform kernel, zero bias."""
+    """Stride-1 3x3 convolution, zero padding 1 ("SAME"), Glorot-uniform kernel, zero bias.
+
+    `impl="fast"` computes a layer with fewer than `layers.NARROW_OUTPUT_CHANNELS` outputs (the
+    image layer) by `layers.conv_valid_shift_add`; every other layer is XLA's convolution
+    (measured on a 2-core CPU for this network: Winograd's form compiled ~10x longer and ran no
+    faster, as `resnet.py` found for its 3x3 layers).
+    """
 
     features: int
-    impl: str = "fast"  # fast: `layers.conv_valid` (fast exact forms) | native: XLA's conv
+    impl: str = "fast"  # fast | native (XLA's convolution everywhere)
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
         kernel = self.param("kernel", _INIT, (3, 3, x.shape[-1], self.features)).astype(x.dtype)
         x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-        if self.impl == "fast":
-            y = conv_valid(x, kernel)
+        if self.impl == "fast" and self.features < NARROW_OUTPUT_CHANNELS:
+            y = conv_valid_shift_add(x, kernel)
         else:
             y = jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
         return y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(x.dtype)
