@@ -3,8 +3,10 @@ predictor; docs/references.md).
 
 Shaped like the DCGAN generator in reverse, i.e. like its discriminator with a latent head:
 
-    x [N, S, S, C] -> `depth` x (4x4 stride-2 conv, BN (not after the first), LeakyReLU 0.2)
-                   -> flatten -> [Dense(hidden), BN, LeakyReLU 0.2] -> Dense(latent_dim)
+    x [N, S, S, C] -> `depth` x (4x4 stride-2 conv, [BN (not after the first)], LeakyReLU 0.2)
+                   -> flatten -> [Dense(hidden), [BN], LeakyReLU 0.2] -> Dense(latent_dim)
+
+(BN is optional and off in the predictor's defaults, `gans/predictor.py`.)
 
 The output is the raw latent vector [N, latent_dim] in `LatentSpec`'s layout: z, then one block
 of logits per categorical code, then the continuous codes (`LatentSpec.split` cuts it). The
