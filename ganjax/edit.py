@@ -37,8 +37,10 @@ the original's own class. Under `output` (default `W/edit`, never overwritten):
   the edit should show (per class too), beside the judge's reading of the originals and of the
   reconstructions (as the originals' class). What of the original's style survives: Pearson's r
   between the original and its edit of slant and of ink mass (`metrics.codes.slant`,
-  `ink_mass`: for digits, lean and stroke thickness) over all (image, edit) pairs, beside r
-  between original and reconstruction; for `cont`, the mean change of both per delta.
+  `ink_mass`: for digits, lean and stroke thickness) over the measured (image, edit) pairs,
+  also within the class each edit shows (each class's means subtracted: a 1 has less ink than
+  an 8 whoever wrote it), beside r between original and reconstruction; for `cont`, the mean
+  change of both per delta.
 """
 
 from __future__ import annotations
@@ -149,14 +151,20 @@ def pearson(a, b) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def style_survival(originals, others) -> dict:
-    """{measure: Pearson r between original and other} for slant and ink mass; `others`
-    [N, E, H, W, C] pairs each original with its E images."""
-    e = others.shape[1]
-    flat = others.reshape(-1, *others.shape[2:])
+def style_survival(originals, others, groups=None) -> dict:
+    """{measure: Pearson r between each original and its other image} for slant and ink mass
+    (`originals` and `others` aligned [M, H, W, C]); with `groups` [M] (e.g. the class an edit
+    shows), r of what is left after subtracting each group's means: the style a class does not
+    explain (a 1 has less ink than an 8 whatever the writer)."""
     out = {}
     for name, fn in (("slant", codes.slant), ("ink_mass", codes.ink_mass)):
-        out[name] = pearson(np.repeat(fn(originals), e), fn(flat))
+        a, b = fn(originals), fn(others)
+        if groups is not None:
+            groups = np.asarray(groups)
+            for g in np.unique(groups):
+                a[groups == g] -= a[groups == g].mean()
+                b[groups == g] -= b[groups == g].mean()
+        out[name] = pearson(a, b)
     return out
 
 
@@ -253,6 +261,8 @@ def run(config, workdir: str) -> dict:
             if code != "cont" and has_labels and cls == int(real.labels[i]):
                 continue
             pairs.append((i, j, cls))
+    first = real.images[[i for i, _, _ in pairs]]  # the measured pairs: original, edit
+    edited = np.stack([edits[i, j] for i, j, _ in pairs]) if pairs else None
     summary = {
         "workdir": workdir, "generator": config.gan.name, "checkpoint_step": trained.step,
         "restore": str(config.restore), "images": real.source, "num_images": int(len(real.images)),
@@ -268,10 +278,9 @@ def run(config, workdir: str) -> dict:
     full_names = synthesize.full_class_names(config.data)
     if pairs and all(cls is not None for _, _, cls in pairs):
         indices, names = synthesize.to_full_labels(tuple(info.class_names), full_names)
-        images = np.stack([edits[i, j] for i, j, _ in pairs])
         labels = np.array([indices[cls] for _, _, cls in pairs], np.int64)
         summary["tfds_dir"] = writer.write_image_dataset(
-            output, name, image_lib.to_uint8(images), labels, names,
+            output, name, image_lib.to_uint8(edited), labels, names,
             description=(f"Real images of {real.source} edited ({code} {ec.index} -> {values}) by "
                          f"{config.gan.name} of {workdir} (checkpoint step {trained.step}), encoder {method}."))
         summary["num_edits"] = int(len(pairs))
@@ -281,9 +290,13 @@ def run(config, workdir: str) -> dict:
     if has_labels:
         judge = judges.load_or_train(os.path.join(workdir, "judges"), config.data, "label",
                                      seed=config.seed, steps=ec.judge_steps)
-        summary["measurement"] = _measure(judge, real, recon, edits, values, pairs, code, info)
-    summary["style"] = {"original_vs_reconstruction": style_survival(real.images, recon[:, None]),
-                        "original_vs_edit": style_survival(real.images, edits)}
+        summary["measurement"] = _measure(judge, real, recon, edited, pairs, code, info)
+    summary["style"] = {"original_vs_reconstruction": style_survival(real.images, recon)}
+    if pairs:
+        summary["style"]["original_vs_edit"] = style_survival(first, edited)
+        if all(cls is not None for _, _, cls in pairs):
+            summary["style"]["original_vs_edit_within_class"] = style_survival(
+                first, edited, [cls for _, _, cls in pairs])
     if code == "cont":
         summary["style"]["mean_change_per_delta"] = {
             str(v): {"slant": float(np.mean(codes.slant(edits[:, j]) - codes.slant(real.images))),
@@ -297,7 +310,7 @@ def run(config, workdir: str) -> dict:
     return summary
 
 
-def _measure(judge, real, recon, edits, values, pairs, code, info) -> dict:
+def _measure(judge, real, recon, edited, pairs, code, info) -> dict:
     """The judge's readings: originals, reconstructions (as the original's class), edits (as
     the class each should show), overall and per target class."""
     labels = real.labels.astype(np.int64)
@@ -305,9 +318,8 @@ def _measure(judge, real, recon, edits, values, pairs, code, info) -> dict:
            "judge_on_originals": float(np.mean(judge.predict(real.images) == labels)),
            "reconstruction_read_as_original": float(np.mean(judge.predict(recon) == labels))}
     if pairs:
-        images = np.stack([edits[i, j] for i, j, _ in pairs])
         targets = np.array([cls for _, _, cls in pairs])
-        read = np.concatenate([judge.predict(images[k:k + 1000]) for k in range(0, len(images), 1000)])
+        read = np.concatenate([judge.predict(edited[k:k + 1000]) for k in range(0, len(edited), 1000)])
         hit = read == targets
         out["edit_accuracy"] = float(hit.mean())
         out["num_edits"] = int(len(pairs))
@@ -343,9 +355,11 @@ def _markdown(s: dict) -> str:
                 f"{k} {100 * v:.0f}%" for k, v in m["edit_accuracy_per_class"].items())]
         lines.append("")
     st = s["style"]
-    lines += ["| style (Pearson r) | original vs reconstruction | original vs edit |", "|---|---|---|"]
+    heads = [k for k in ("original_vs_reconstruction", "original_vs_edit", "original_vs_edit_within_class") if k in st]
+    lines += ["| style (Pearson r) | " + " | ".join(h.replace("_", " ") for h in heads) + " |",
+              "|---|" + "---|" * len(heads)]
     for name in ("slant", "ink_mass"):
-        lines.append(f"| {name} | {st['original_vs_reconstruction'][name]:.3f} | {st['original_vs_edit'][name]:.3f} |")
+        lines.append(f"| {name} | " + " | ".join(f"{st[h][name]:.3f}" for h in heads) + " |")
     if "mean_change_per_delta" in st:
         lines += ["", "Mean change per delta: " + "; ".join(
             f"{d}: slant {v['slant']:+.3f}, ink {v['ink_mass']:+.4f}" for d, v in st["mean_change_per_delta"].items())]

@@ -1,8 +1,8 @@
 """Iterative latent recovery: the latent vector of a real image, found by Adam through the frozen G.
 
     python launch.py --config=configs/infogan_mnist.py --workdir=W --config.job=recover \
-        [--config.jobs.recover.num_images=200] [--config.jobs.recover.steps=300] \
-        [--config.jobs.recover.restarts=4] [--config.jobs.recover.distance=mse|ssim|ms_ssim|...] \
+        [--config.jobs.recover.num_images=200] [--config.jobs.recover.steps=200] \
+        [--config.jobs.recover.restarts=2] [--config.jobs.recover.distance=mse|ssim|ms_ssim|...] \
         [--config.jobs.recover.init=auto|random|predictor|both] [--config.restore=best|latest|STEP]
 
 Report 000's iterative recovery (docs/references.md): for each target image x, minimise over
@@ -91,13 +91,13 @@ def default_config() -> ml_collections.ConfigDict:
     c.split = "test"  # real images to recover: a split of config.data (held out from training)
     c.folder = ""  # ... or a folder of *.png|jpg (conditional G: <folder>/<class>/*.png); "" = the split
     c.num_images = 100  # the first this many images of the split or folder (0 = all)
-    c.steps = 300  # Adam updates per batch
-    c.lr = 0.05  # Adam's learning rate at the start (cosine decay to 0 over the steps)
-    c.restarts = 4  # starts per image; the one with the smallest final distance is kept
+    c.steps = 200  # Adam updates per batch
+    c.lr = 0.1  # Adam's learning rate at the start (cosine decay to 0 over the steps)
+    c.restarts = 2  # starts per image; the one with the smallest final distance is kept
     c.distance = "mse"  # the loss: a ganjax.distances name (mse | l1 | ssim | ms_ssim | ...)
     c.prior_weight = 0.0  # weight of P(z) = mean z^2 / 2 (normal prior only)
     c.clip = "stochastic"  # bounded coordinates (U(-1, 1)): stochastic (Lipton & Tripathi) | hard | none
-    c.snap = 0.2  # last fraction of the steps with categorical codes one-hot (argmax); 0 = relaxed to the end
+    c.snap = 0.4  # last fraction of the steps with categorical codes one-hot (argmax); 0 = relaxed to the end
     c.cat_smoothing = 0.5  # random starts: logits log((1 - s) onehot + s / K) of the prior draw
     c.batch_size = 100  # images per compiled optimisation (x restarts in one batch)
     c.init = "auto"  # auto | random | predictor | both (see the module docstring)
@@ -117,12 +117,12 @@ def default_config() -> ml_collections.ConfigDict:
 class Settings:
     """The optimiser's settings (the recovery keys of `jobs.recover`)."""
 
-    steps: int = 300
-    lr: float = 0.05
-    restarts: int = 4
+    steps: int = 200
+    lr: float = 0.1
+    restarts: int = 2
     prior_weight: float = 0.0
     clip: str = "stochastic"
-    snap: float = 0.2
+    snap: float = 0.4
     cat_smoothing: float = 0.5
 
     @classmethod
@@ -147,8 +147,9 @@ class Settings:
 
 
 def generate_vectors(g, vector: jax.Array, condition) -> jax.Array:
-    """The generator's images (inference mode) for latent vectors [N, dim] and a condition."""
-    return g.apply_fn(g.variables, vector, condition, train=False)
+    """The generator's images (inference mode) for latent vectors [N, dim] and a condition,
+    clipped to [-1, 1] as every algorithm's `generate` is (BEGAN's output layer is linear)."""
+    return jnp.clip(g.apply_fn(g.variables, vector, condition, train=False), -1.0, 1.0)
 
 
 def relaxed_vector(latent, v: dict, hard) -> jax.Array:
@@ -442,15 +443,18 @@ class Encoder:
             self._encode = jax.jit(lambda state, x, c: p.latent.vector(p.encode(state, x, c)))
             self._encode_relaxed = jax.jit(p.encode_vector)
 
-    def _batches(self, n: int):
-        for start in range(0, n, self.batch_size):
-            yield start, min(n, start + self.batch_size)
+    @staticmethod
+    def _batches(n: int, size: int):
+        for start in range(0, n, size):
+            yield start, min(n, start + size)
 
-    def _pad(self, x, stop, start):
+    @staticmethod
+    def _pad(x, start, stop, size):
+        """x[start:stop], padded to `size` rows with copies of its last."""
         if x is None:
             return None
         x = np.asarray(x[start:stop])
-        missing = self.batch_size - len(x)
+        missing = size - len(x)
         return np.concatenate([x, np.repeat(x[-1:], missing, 0)]) if missing > 0 else x
 
     def encode(self, method: str, images: np.ndarray, condition, key) -> dict:
@@ -460,8 +464,9 @@ class Encoder:
             raise ValueError(f"method {method!r} needs the predictor.")
         n, out = len(images), {"vector": [], "images": [], "distance": []}
         t0, r = time.time(), self.recovery.settings.restarts
-        for b, (start, stop) in enumerate(self._batches(n)):
-            x, c = self._pad(images, stop, start), self._pad(condition, stop, start)
+        size = min(self.batch_size, n)  # fewer images than a batch: no padding
+        for b, (start, stop) in enumerate(self._batches(n, size)):
+            x, c = self._pad(images, start, stop, size), self._pad(condition, start, stop, size)
             if method == "recovery" or method == "predictor + recovery":
                 starts = self.recovery.random_starts(jax.random.fold_in(key, b), len(x))
                 if method == "predictor + recovery":
