@@ -25,11 +25,11 @@ ms_ssim = 1 - MS-SSIM, and the feature distances registered there). What is opti
 * the continuous codes.
 
 Bounded coordinates (the continuous codes, and z under a uniform prior: U(-1, 1)) are kept in
-[-1, 1] after each update by Lipton & Tripathi's stochastic clipping (`clip=stochastic`: a
-coordinate that leaves the box is drawn again from U(-1, 1), which they found recovers the
-latent of G's own samples where plain clipping sticks at the border), by clipping
-(`clip=hard`) or not at all (`none`). The learning rate falls from `lr` to 0 by a cosine over
-the `steps` (as StyleGAN2's projector ramps it down), so the last steps settle.
+[-1, 1] after each update by the stochastic clipping of Lipton & Tripathi 2017
+(`clip=stochastic`: a coordinate that leaves the box is drawn again from U(-1, 1) instead of
+being clipped; with it they recovered the latents of a DCGAN's own samples in all of 1,000
+trials), by clipping (`clip=hard`) or not at all (`none`). The learning rate falls from `lr` to
+0 by a cosine over the `steps`, so the last steps settle.
 
 `restarts` R: each image is recovered from R starts at once (one batch of N x R), and the start
 with the smallest final distance is kept, per image. The starts (`init`):
