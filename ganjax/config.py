@@ -28,7 +28,7 @@ from ganjax.errors import ConfigError  # noqa: F401  (re-exported: configs raise
 def _core() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "run"  # the default workdir is workdirs/<name>
-    c.job = "train"  # what launch.py runs (ganjax/jobs.py: train | dataset_stats | translate | synthesize | fid_study | augment)
+    c.job = "train"  # what launch.py runs (ganjax/jobs.py: train | dataset_stats | translate | synthesize | fid_study | augment | train_predictor | recover | edit)
     c.seed = 0  # all randomness (init, data order, noise) derives from it
 
     c.gan = ml_collections.ConfigDict()
