@@ -1,0 +1,244 @@
+"""BEGAN and Info-BEGAN: one step against the paper's formulas by hand, the learning-rate decays,
+the architecture, the tiny configs through launch.py (with job=synthesize on Info-BEGAN), exact
+resume with k_t, four devices against one, and one-line config errors."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from ganjax import gans, train
+from ganjax.config import apply_variant, base_config, validate
+from ganjax.data.core import DataInfo
+from ganjax.errors import ConfigError
+from ganjax.models import began as began_models
+from tests.helpers import assert_trees_equal, launch, load_config
+
+DIGITS = DataInfo("digits", (28, 28, 1), 10, tuple("0123456789"), 100)
+
+
+def _tiny(name="began", **overrides):
+    config = apply_variant(base_config(name), "tiny")
+    config.model.conv_impl = "native"
+    for key, value in overrides.items():
+        section, field = key.split(".")
+        config[section][field] = value
+    return config
+
+
+def _adam_first_step(params, grads, lr):
+    """Adam's first update from zero moments: p - lr * g / (|g| + eps) (bias-corrected)."""
+    return jax.tree.map(lambda p, g: p - lr * g / (jnp.abs(g) + 1e-8), params, grads)
+
+
+# --------------------------------------------------------------------------------------------
+# One step by hand.
+# --------------------------------------------------------------------------------------------
+
+
+def test_one_step_matches_the_paper_by_hand():
+    """L(v) = mean |v - D(v)|, L_D = L(x) - k_t L(G(z)), L_G = L(G(z)), k_t+1 = clip(k_t +
+    lambda_k (gamma L(x) - L(G(z))), 0, 1) and M_global = L(x) + |gamma L(x) - L(G(z))|, from the
+    same D outputs in numpy; D moves along the gradient of L_D and G along that of L_G, both
+    taken at the step's starting parameters (a simultaneous update)."""
+    gan = gans.create(_tiny(**{"began.gamma": 0.7, "began.lambda_k": 0.5}), DIGITS)
+    state = gan.init_state(jax.random.PRNGKey(0)).replace(k_t=jnp.asarray(0.3, jnp.float32))
+    batch = gan.example_batch(jax.random.PRNGKey(1), 8)
+    new, metrics = jax.jit(gan.train_step)(state, batch)
+    metrics = jax.device_get(metrics)
+
+    real = batch["image"][0]
+    parts = gan.latent.sample(state.step_key(), 8)
+    g_apply = lambda p: gan.generator.apply({"params": p}, gan.latent.vector(parts))
+    d_apply = lambda p, x: gan.discriminator.apply({"params": p}, x)["reconstruction"]
+    fake = g_apply(state.generator.params)
+    x, f = np.asarray(real), np.asarray(fake)
+    rec_x, rec_f = np.asarray(d_apply(state.discriminator.params, real)), np.asarray(d_apply(state.discriminator.params, fake))
+    l_real = np.abs(x - rec_x).reshape(8, -1).mean(-1).mean()
+    l_fake = np.abs(f - rec_f).reshape(8, -1).mean(-1).mean()
+    k_next = np.clip(0.3 + 0.5 * (0.7 * l_real - l_fake), 0.0, 1.0)
+    np.testing.assert_allclose(metrics["l_real"], l_real, rtol=1e-5)
+    np.testing.assert_allclose(metrics["l_fake"], l_fake, rtol=1e-5)
+    np.testing.assert_allclose(metrics["m_global"], l_real + abs(0.7 * l_real - l_fake), rtol=1e-5)
+    np.testing.assert_allclose(metrics["d_loss"], l_real - 0.3 * l_fake, rtol=1e-5)
+    np.testing.assert_allclose(metrics["g_loss"], l_fake, rtol=1e-5)
+    np.testing.assert_allclose(new.k_t, k_next, rtol=1e-5)
+    assert metrics["k_t"] == pytest.approx(0.3) and metrics["k_t_pinned"] == float(k_next in (0.0, 1.0))
+    assert metrics["g_lr"] == pytest.approx(1e-4) and metrics["d_lr"] == pytest.approx(1e-4)
+
+    def d_loss(p):
+        lx = jnp.mean(jnp.abs(real - d_apply(p, real)))
+        lf = jnp.mean(jnp.abs(fake - d_apply(p, fake)))
+        return lx - 0.3 * lf
+
+    def g_loss(p):
+        fk = g_apply(p)
+        return jnp.mean(jnp.abs(fk - d_apply(state.discriminator.params, fk)))
+
+    d_want = _adam_first_step(state.discriminator.params, jax.grad(d_loss)(state.discriminator.params), 1e-4)
+    g_want = _adam_first_step(state.generator.params, jax.grad(g_loss)(state.generator.params), 1e-4)
+    assert_trees_equal(jax.device_get(new.discriminator.params), jax.device_get(d_want), atol=2e-6)
+    assert_trees_equal(jax.device_get(new.generator.params), jax.device_get(g_want), atol=2e-6)
+
+
+def test_infobegan_adds_the_information_terms_to_both_losses():
+    gan = gans.create(_tiny("infobegan"), DIGITS)
+    assert gan.latent.categorical == (10,) and gan.latent.continuous == 2 and gan.latent.noise_prior == "uniform"
+    state = gan.init_state(jax.random.PRNGKey(0))
+    assert state.discriminator.params["head_q"]["kernel"].shape[-1] == 12  # 10 logits + 2 means
+    assert "head_q_hidden" in state.discriminator.params  # InfoGAN's Q: its own dense layer
+    batch = gan.example_batch(jax.random.PRNGKey(1), 8)
+    new, metrics = jax.jit(gan.train_step)(state, batch)
+    metrics = jax.device_get(metrics)
+    assert abs(metrics["info_cat"] - np.log(10)) < 0.3  # Q knows nothing yet
+    info = metrics["info_cat"] + metrics["info_cont"]  # lambda 1 each; k_0 = 0
+    np.testing.assert_allclose(metrics["d_loss"], metrics["l_real"] + info, rtol=1e-5)
+    np.testing.assert_allclose(metrics["g_loss"], metrics["l_fake"] + info, rtol=1e-5)
+    out = gan.recover_codes(new, batch["image"][0])
+    assert out["cat"].shape == (8, 1) and out["cont"].shape == (8, 2) and out["cat_logits"][0].shape == (8, 10)
+    # The Q head's own learning rate (began.q_lr), as InfoGAN's.
+    gan = gans.create(_tiny("infobegan", **{"began.q_lr": 1e-2, "optim.d_lr": 1e-12}), DIGITS)
+    state = gan.init_state(jax.random.PRNGKey(0))
+    new, _ = jax.jit(gan.train_step)(state, batch)
+    moved = lambda name: float(max(jnp.abs(a - b).max() for a, b in zip(
+        jax.tree.leaves(new.discriminator.params[name]), jax.tree.leaves(state.discriminator.params[name]))))
+    assert moved("head_q") > 1e-3 and moved("encoder") < 1e-9
+
+
+def test_learning_rate_halving_plateau_and_floor():
+    """began.lr_halve_every halves the rate on a staircase; began.lr_plateau_factor multiplies it
+    when the mean M_global of a window stops falling by rtol (optax's reduce_on_plateau); neither
+    goes below began.lr_floor. The plateau state stays finite (checkpoints refuse inf)."""
+    gan = gans.create(_tiny(**{"began.lr_halve_every": 3, "began.lr_floor": 3e-5}), DIGITS)
+    net = gan.init_state(jax.random.PRNGKey(0)).generator
+    rates = [float(gan.learning_rate(net, 1e-4, jnp.asarray(s))) for s in (0, 2, 3, 6, 9, 30)]
+    np.testing.assert_allclose(rates, [1e-4, 1e-4, 5e-5, 3e-5, 3e-5, 3e-5], rtol=1e-6)
+
+    gan = gans.create(_tiny(**{"began.lr_plateau_factor": 0.5, "began.lr_plateau_window": 2,
+                               "began.lr_plateau_patience": 1, "began.lr_floor": 2e-5}), DIGITS)
+    net = gan.init_state(jax.random.PRNGKey(0)).generator
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(net.opt_state))
+    grads = jax.tree.map(jnp.zeros_like, net.params)
+    seen = []
+    for value in [3.0, 3.0, 2.0, 2.0, 2.0, 2.0] + [2.0] * 8:  # falls once, then stalls
+        net = gan._update(net, grads, jnp.asarray(value))
+        seen.append(float(gan.learning_rate(net, 1e-4, jnp.asarray(0))))
+    np.testing.assert_allclose(seen[:6], [1e-4] * 5 + [5e-5], rtol=1e-6)  # readings 3, 2, 2: halved
+    assert seen[-1] == pytest.approx(2e-5)  # the floor
+    tx = gan._optimizer(1e-4)
+    assert isinstance(tx, optax.GradientTransformationExtraArgs)
+
+
+def test_architecture_plan_heads_and_forms():
+    assert began_models.began_plan(64) == (8, 4) and began_models.began_plan(128) == (8, 5)
+    assert began_models.began_plan(28) == (7, 3) and began_models.began_plan(32, depth=2) == (16, 2)
+    with pytest.raises(ValueError, match="halve"):
+        began_models.began_plan(28, depth=4)
+    config = _tiny("infobegan")
+    for impl, down in (("fast", "stride"), ("native", "stride"), ("fast", "pool")):
+        config.model.conv_impl, config.model.down = impl, down
+        gan = gans.create(config, DIGITS)
+        x = jax.random.uniform(jax.random.PRNGKey(0), (2, 28, 28, 1), minval=-1, maxval=1)
+        variables = gan.discriminator.init(jax.random.PRNGKey(1), x)
+        loss = lambda v: sum(jnp.mean(jnp.sin(y)) for y in jax.tree.leaves(gan.discriminator.apply(v, x)))
+        out = gan.discriminator.apply(variables, x)
+        assert out["reconstruction"].shape == x.shape and out["embedding"].shape == (2, 8) and out["q"].shape == (2, 12)
+        if down == "stride":
+            grads = jax.grad(loss)(variables)
+            if impl == "fast":
+                fast = grads
+            else:  # the same map and gradients from the same parameters
+                assert_trees_equal(fast, grads, atol=1e-5)
+    # The CelebA configs build their 64 and 128 px networks (shapes only).
+    for name, side in (("began_celeba64", 64), ("began_celeba128", 128)):
+        config = load_config(None, name, variant=None)
+        validate(config)
+        gan = gans.create(config, DataInfo("celeb_a", (side, side, 3), 0, (), 100))
+        z = jax.ShapeDtypeStruct((2, 64), jnp.float32)
+        variables = jax.eval_shape(gan.generator.init, jax.random.PRNGKey(0), z)
+        assert jax.eval_shape(gan.generator.apply, variables, z).shape == (2, side, side, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# Through launch.py; resume; the mesh; errors.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("config_name, evals", [
+    ("began_mnist", ["fid", "class_coverage/min_fraction", "memorisation/nn_distance"]),
+    ("infobegan_mnist", ["code_accuracy", "traversals/c0_slant", "class_coverage/min_fraction"]),
+])
+def test_launch_tiny_began_configs(repo_root, tmp_path, config_name, evals):
+    result = launch(repo_root, f"--config=configs/{config_name}.py:tiny", f"--workdir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+    last = {k: v for r in rows for k, v in r.items()}
+    for key in [f"eval/{e}" for e in evals] + ["train/m_global", "train/k_t", "train/l_real", "train/g_lr"]:
+        assert np.isfinite(last[key]), key
+    assert any(n.startswith("curves") for n in os.listdir(tmp_path / "evals")) and os.listdir(tmp_path / "samples")
+    if config_name == "infobegan_mnist":  # job=synthesize names each code by Q's reading of real digits
+        from ganjax import synthesize
+
+        config = load_config(None, config_name)
+        config.job, config.jobs.synthesize.num_per_class = "synthesize", 2
+        summary = synthesize.run(config, str(tmp_path))
+        assert summary["mode"] == "categorical_code" and len(summary["code_to_class"]) == 10
+        assert 0.0 < summary["code_accuracy"] <= 1.0
+
+
+def test_resume_is_bit_exact_with_k_t_and_four_devices_match_one(tmp_path):
+    config = load_config(None, "began_mnist")
+    config.evals = {}
+    config.train.checkpoint_every = 100
+    config.mesh.num_devices = 1
+    config.began.k_0 = 0.5  # k_t moves both ways from the start
+    config.began.lr_halve_every = 4  # both decays' states are in the checkpoint
+    config.began.lr_plateau_factor, config.began.lr_plateau_window, config.began.lr_plateau_patience = 0.5, 2, 1
+    straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
+    config.train.num_steps = 3
+    train.train_and_evaluate(config, str(tmp_path / "resumed"))
+    config.train.num_steps = 6
+    resumed = train.train_and_evaluate(config, str(tmp_path / "resumed"))
+    assert_trees_equal(jax.device_get(jax.tree.leaves(straight)), jax.device_get(jax.tree.leaves(resumed)))  # k_t, optimizer states
+    assert float(straight.k_t) != 0.5
+    rows = [json.loads(l) for l in open(tmp_path / "straight" / "metrics.jsonl")]
+    assert [r["train/g_lr"] for r in rows if "train/g_lr" in r][-1] <= 5e-5 + 1e-12  # halved at step 4
+    assert jax.device_count() == 4
+    config.mesh.num_devices = 4
+    four = train.train_and_evaluate(config, str(tmp_path / "four"))
+    assert_trees_equal(jax.device_get(straight.generator.params), jax.device_get(four.generator.params), atol=2e-4)
+    np.testing.assert_allclose(float(four.k_t), float(straight.k_t), atol=1e-6)
+
+
+@pytest.mark.parametrize("name, overrides, needle", [
+    ("began", {"began.gamma": 0.0}, r"began.gamma must be in \(0, 1\]"),
+    ("began", {"began.gamma": 1.5}, r"began.gamma must be in \(0, 1\]"),
+    ("began", {"began.lambda_k": -0.001}, "lambda_k must be >= 0"),
+    ("began", {"began.k_0": 2.0}, "k_0 must be in"),
+    ("began", {"began.lr_plateau_factor": 1.0}, "lr_plateau_factor"),
+    ("began", {"gan.d_steps": 5}, "BEGAN does not use"),
+    ("began", {"model.down": "max"}, "model.down"),
+    ("infobegan", {"began.categorical": 1}, "at least 2 values"),
+    ("infobegan", {"began.cont_std": "free"}, "cont_std"),
+])
+def test_bad_began_configs_are_config_errors(name, overrides, needle):
+    with pytest.raises(ConfigError, match=needle):
+        gans.create(_tiny(name, **overrides), DIGITS)
+
+
+def test_began_config_errors_are_one_line_and_code_evaluators_need_a_q_head(repo_root, tmp_path):
+    result = launch(repo_root, "--config=configs/began_mnist.py:tiny", f"--workdir={tmp_path / 'w'}",
+                    "--config.began.gamma=1.5")
+    errors = [l for l in result.stderr.splitlines() if l.startswith("ganjax: error:")]
+    assert result.returncode == 2 and len(errors) == 1 and "began.gamma" in errors[0], result.stderr[-2000:]
+    assert not (tmp_path / "w").exists()
+    from ganjax import evaluators
+
+    config = load_config(None, "began_mnist")
+    config.evals = {"codes": evaluators.entry("code_accuracy")}
+    with pytest.raises(ConfigError, match="needs a Q head"):
+        train.train_and_evaluate(config, str(tmp_path / "w"))
