@@ -35,6 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from ganjax.models import weights_io
+
 FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                    "pt_inception-2015-12-05-6726825d.pth")
 CONFIG_KEY = "eval.inception_weights"
@@ -236,7 +238,7 @@ def convert_state_dict(state_dict: Mapping[str, Any]) -> dict:
     for name, value in state_dict.items():
         if name.startswith(_IGNORED_PREFIXES) or name.endswith("num_batches_tracked"):
             continue
-        array = _to_numpy(value)
+        array = weights_io.to_numpy(value)
         *path, layer, kind = name.split(".")
         if layer == "conv" and kind == "weight":
             flat[("params", *path, "conv", "kernel")] = array.transpose(2, 3, 1, 0)
@@ -253,8 +255,7 @@ def convert_state_dict(state_dict: Mapping[str, Any]) -> dict:
 
 def save_variables(variables: Mapping[str, Any], path: str | os.PathLike) -> None:
     """Writes Flax variables to an .npz (keys 'params/Mixed_5b/branch1x1/conv/kernel', ...)."""
-    flat = traverse_util.flatten_dict(jax.device_get(dict(variables)), sep="/")
-    np.savez(path, **{k: np.asarray(v, np.float32) for k, v in flat.items()})
+    weights_io.save_npz(variables, path)
 
 
 def load_variables(path: str | os.PathLike | None) -> dict:
@@ -273,13 +274,11 @@ def load_variables(path: str | os.PathLike | None) -> dict:
             f"run time: python -m ganjax.metrics.inception SRC.pth DST.npz.")
     suffix = os.path.splitext(str(path))[1].lower()
     if suffix == ".npz":
-        with np.load(path) as data:
-            flat = {tuple(k.split("/")): data[k] for k in data.files}
-        variables = traverse_util.unflatten_dict(flat)
+        variables = weights_io.load_npz(path)
         _check_variables(variables)
         return variables
     if suffix in (".pth", ".pt"):
-        return convert_state_dict(_torch_load(path))
+        return convert_state_dict(weights_io.torch_load(path, "ganjax.metrics.inception"))
     raise ValueError(f"Unknown FID Inception weights format {suffix!r} ({path}); expected the "
                      f"pytorch-fid .pth or a .npz written by `ganjax.metrics.inception`.")
 
@@ -305,34 +304,7 @@ def _expected_shapes() -> dict:
 
 
 def _check_variables(variables: Mapping[str, Any]) -> None:
-    expected = _expected_shapes()
-    got = {k: tuple(np.shape(v)) for k, v in traverse_util.flatten_dict(variables).items()}
-    missing = sorted("/".join(k) for k in expected.keys() - got.keys())
-    extra = sorted("/".join(k) for k in got.keys() - expected.keys())
-    wrong = sorted(f"{'/'.join(k)}: {got[k]} != {expected[k]}"
-                   for k in expected.keys() & got.keys() if got[k] != expected[k])
-    if missing or extra or wrong:
-        raise ValueError("Not FID Inception-v3 weights: "
-                         f"missing {missing[:5]}{'...' if len(missing) > 5 else ''} "
-                         f"({len(missing)}), unexpected {extra[:5]} ({len(extra)}), "
-                         f"wrong shapes {wrong[:5]} ({len(wrong)}).")
-
-
-def _to_numpy(value) -> np.ndarray:
-    if hasattr(value, "detach"):  # a torch tensor
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, np.float32)
-
-
-def _torch_load(path) -> Mapping[str, Any]:
-    try:
-        import torch  # pylint: disable=import-outside-toplevel
-    except ImportError as e:
-        raise ImportError(f"Reading {path} needs torch (CPU build is enough), only once: "
-                          "convert it with `python -m ganjax.metrics.inception SRC.pth DST.npz` "
-                          "where torch is installed (pip install -e '.[torch]') and use the "
-                          ".npz.") from e
-    return torch.load(path, map_location="cpu", weights_only=True)
+    weights_io.check_shapes(variables, _expected_shapes(), "FID Inception-v3")
 
 
 def main(argv=None) -> None:

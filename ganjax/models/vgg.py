@@ -46,6 +46,7 @@ import numpy as np
 from flax import traverse_util
 
 from ganjax.errors import ConfigError
+from ganjax.models import weights_io
 
 WEIGHTS_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
 CONFIG_KEY = "eval.vgg16_weights"
@@ -165,7 +166,7 @@ def convert_state_dict(state_dict: Mapping[str, Any]) -> dict:
         if parts[0] != "features" or index not in by_index or parts[2] not in ("weight", "bias"):
             raise ValueError(f"convert_state_dict: unexpected entry {key!r}: not a torchvision "
                              "vgg16 state_dict (features.N.weight/bias, classifier.*).")
-        array = _to_numpy(value)
+        array = weights_io.to_numpy(value)
         if parts[2] == "weight":
             flat[("params", by_index[index], "kernel")] = array.transpose(2, 3, 1, 0)
         else:
@@ -177,8 +178,7 @@ def convert_state_dict(state_dict: Mapping[str, Any]) -> dict:
 
 def save_variables(variables: Mapping[str, Any], path: str | os.PathLike) -> None:
     """Writes Flax variables to an .npz (keys 'params/conv1_1/kernel', ...)."""
-    flat = traverse_util.flatten_dict(jax.device_get(dict(variables)), sep="/")
-    np.savez(path, **{k: np.asarray(v, np.float32) for k, v in flat.items()})
+    weights_io.save_npz(variables, path)
 
 
 def load_variables(path: str | os.PathLike | None) -> dict:
@@ -197,13 +197,11 @@ def load_variables(path: str | os.PathLike | None) -> dict:
             f"once to a torch-free .npz: python -m ganjax.models.vgg SRC.pth DST.npz.")
     suffix = os.path.splitext(str(path))[1].lower()
     if suffix == ".npz":
-        with np.load(path) as data:
-            flat = {tuple(k.split("/")): data[k] for k in data.files}
-        variables = traverse_util.unflatten_dict(flat)
+        variables = weights_io.load_npz(path)
         _check_variables(variables)
         return variables
     if suffix in (".pth", ".pt"):
-        return convert_state_dict(_torch_load(path))
+        return convert_state_dict(weights_io.torch_load(path, "ganjax.models.vgg"))
     raise ValueError(f"Unknown VGG-16 weights format {suffix!r} ({path}); expected torchvision's "
                      ".pth or a .npz written by `python -m ganjax.models.vgg`.")
 
@@ -223,31 +221,7 @@ def _expected_shapes() -> dict:
 
 
 def _check_variables(variables: Mapping[str, Any]) -> None:
-    expected = _expected_shapes()
-    got = {k: tuple(np.shape(v)) for k, v in traverse_util.flatten_dict(variables).items()}
-    missing = sorted("/".join(k) for k in expected.keys() - got.keys())
-    extra = sorted("/".join(k) for k in got.keys() - expected.keys())
-    wrong = sorted(f"{'/'.join(k)}: {got[k]} != {expected[k]}"
-                   for k in expected.keys() & got.keys() if got[k] != expected[k])
-    if missing or extra or wrong:
-        raise ValueError(f"Not VGG-16 weights: missing {missing[:5]} ({len(missing)}), "
-                         f"unexpected {extra[:5]} ({len(extra)}), wrong shapes {wrong[:5]}.")
-
-
-def _to_numpy(value) -> np.ndarray:
-    if hasattr(value, "detach"):  # a torch tensor
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, np.float32)
-
-
-def _torch_load(path) -> Mapping[str, Any]:
-    try:
-        import torch  # pylint: disable=import-outside-toplevel
-    except ImportError as e:
-        raise ImportError(f"Reading {path} needs torch (CPU build is enough), only once: convert "
-                          "it with `python -m ganjax.models.vgg SRC.pth DST.npz` where torch is "
-                          "installed (pip install -e '.[torch]') and use the .npz.") from e
-    return torch.load(path, map_location="cpu", weights_only=True)
+    weights_io.check_shapes(variables, _expected_shapes(), "VGG-16")
 
 
 def main(argv=None) -> None:
