@@ -1,17 +1,20 @@
 """BEGAN (Berthelot et al. 2017; report 000 in docs/references.md) on the offline digits (28x28).
 
-D is an autoencoder (3 scales: 28 -> 14 -> 7 px, n = 32 channels, a 64-dim embedding), G its
-decoder's twin; z ~ U(-1, 1)^64, gamma 0.5, lambda_k 0.001, k_0 = 0, Adam 1e-4 (beta1 0.5),
-batch 16 (the paper's and carpedm20/BEGAN-tensorflow's settings, n smaller for 28 px digits).
-Logged every 100 steps: M_global, k_t, L(x), L(G(z)), the learning rates
-(`train/m_global`, `train/k_t`, ...). Evaluated: the curves of M_global and k_t (PNG), the
-classes an independent digit judge reads in 1,000 samples (`eval/class_coverage/*`: every digit
-near 10%), FID of 1,000 samples against the 500 held-out real digits in the judge's features
-(`eval/fid`; compare with `configs/dcgan_mnist.py` under the same settings, docs/controllable.md),
-and a kNN memorisation grid.
+D is an autoencoder (3 scales: 28 -> 14 -> 7 px, n = 16 channels, a 64-dim embedding), G its
+decoder's twin; z ~ U(-1, 1)^64, k_0 = 0, batch 16, Adam beta1 0.5. The paper's gamma 0.5,
+lambda_k 0.001 and lr 1e-4 (with n = 32) kept k_t pinned at 0 on these digits and drew one blob
+for every z after 1,000 steps (the known MNIST failure, carpedm20/BEGAN-tensorflow#12); these
+settings were the best of the fixes tried (docs/controllable.md): gamma 1.0, lambda_k 0.01,
+lr 5e-4. At 2,000 steps they draw thin strokes, mostly 1s (k_t near 0.08, not pinned).
+Logged every 100 steps: M_global, k_t, L(x), L(G(z)), the learning rates (`train/m_global`,
+`train/k_t`, ...). Evaluated: the curves of M_global and k_t (PNG), the classes an independent
+digit judge reads in 1,000 samples (`eval/class_coverage/*`: every digit near 10%), FID of 1,000
+samples against the 500 held-out real digits in the judge's features (`eval/fid`; beside
+`configs/dcgan_mnist.py` under the same entry: `fid_entry` below), a kNN memorisation grid.
 
     python launch.py --config=configs/began_mnist.py --workdir=/work/runs/began_mnist
-    python launch.py --config=configs/began_mnist.py --config.began.gamma=0.75   # more diverse
+    python launch.py --config=configs/began_mnist.py --config.began.gamma=0.5 --config.began.lambda_k=0.001 \
+        --config.optim.g_lr=1e-4 --config.optim.d_lr=1e-4 --config.model.width=32   # the paper's settings
     python launch.py --config=configs/began_mnist.py --config.began.lr_plateau_factor=0.5  # halve the lr when M_global stalls
     python launch.py --config=configs/began_mnist.py:tiny --workdir=/tmp/tiny   # seconds, for tests
 """
@@ -26,15 +29,24 @@ def fid_entry(every: int):
     return evaluators.entry("fid", every=every, num_samples=1000, real_split="test")
 
 
-def get_config(arg: str | None = None):
-    c = base_config("began")
-    c.name = "began_mnist"
+def digit_settings(c):
+    """The network and equilibrium settings for the digits (shared with infobegan_mnist)."""
     c.data.name = "mnist_offline"
-    c.model.width = 32
-    c.train.num_steps = 4000
+    c.model.width = 16
+    c.optim.g_lr = 5e-4
+    c.optim.d_lr = 5e-4
+    c.began.gamma = 1.0
+    c.began.lambda_k = 0.01
+    c.train.num_steps = 2000
     c.train.log_every = 100
     c.train.sample_every = 500
     c.train.checkpoint_every = 500
+    return c
+
+
+def get_config(arg: str | None = None):
+    c = digit_settings(base_config("began"))
+    c.name = "began_mnist"
     c.evals.curves = evaluators.entry(
         "curves", every=1000, series=("train/m_global", "train/k_t", "train/l_real", "train/l_fake"))
     c.evals.class_coverage = evaluators.entry("class_coverage", every=1000, num_samples=1000)

@@ -1,6 +1,6 @@
 """Info-BEGAN (report 000 in docs/references.md) on the offline digits: BEGAN plus InfoGAN's codes.
 
-`configs/began_mnist.py`'s BEGAN whose generator also takes a 10-way categorical code and 2
+`configs/began_mnist.py`'s BEGAN (its digit settings) whose generator also takes a 10-way categorical code and 2
 continuous codes U(-1, 1), read back by a Q head on D's embedding (Dense 128 + ELU, then the
 code outputs) and trained with InfoGAN's information loss (lambda 1) in both players' losses
 (`began.categorical`, `began.continuous`, `began.lambda_cat`, ... as InfoGAN's `infogan.*`).
@@ -8,6 +8,7 @@ Evaluated as `configs/infogan_mnist.py`: the categorical code's accuracy as a di
 the 500 held-out real digits (`eval/code_accuracy`, Hungarian matching), traversal grids of each
 continuous code with the slant / thickness they carry (`eval/traversals/*`), class coverage under
 an independent digit judge, a kNN memorisation grid; and the curves of M_global and k_t.
+Not yet trained beyond the tiny variant (docs/controllable.md).
 
     python launch.py --config=configs/infobegan_mnist.py --workdir=/work/runs/infobegan_mnist
     python launch.py --config=configs/infobegan_mnist.py --config.began.lambda_noise=0.1   # noise recovery
@@ -15,19 +16,14 @@ an independent digit judge, a kNN memorisation grid; and the curves of M_global 
     python launch.py --config=configs/infobegan_mnist.py:tiny --workdir=/tmp/tiny   # seconds, for tests
 """
 
+from configs import began_mnist
 from ganjax import evaluators
 from ganjax.config import apply_variant, base_config
 
 
 def get_config(arg: str | None = None):
-    c = base_config("infobegan")
+    c = began_mnist.digit_settings(base_config("infobegan"))
     c.name = "infobegan_mnist"
-    c.data.name = "mnist_offline"
-    c.model.width = 32
-    c.train.num_steps = 4000
-    c.train.log_every = 100
-    c.train.sample_every = 500
-    c.train.checkpoint_every = 500
     c.began.categorical = 10
     c.began.continuous = 2
     c.evals.curves = evaluators.entry(

@@ -206,7 +206,8 @@ def test_resume_is_bit_exact_with_k_t_and_four_devices_match_one(tmp_path):
     assert_trees_equal(jax.device_get(jax.tree.leaves(straight)), jax.device_get(jax.tree.leaves(resumed)))  # k_t, optimizer states
     assert float(straight.k_t) != 0.5
     rows = [json.loads(l) for l in open(tmp_path / "straight" / "metrics.jsonl")]
-    assert [r["train/g_lr"] for r in rows if "train/g_lr" in r][-1] <= 5e-5 + 1e-12  # halved at step 4
+    halved = config.optim.g_lr / 2  # from step 4 on (the plateau decay may have cut it further)
+    assert [r["train/g_lr"] for r in rows if "train/g_lr" in r][-1] <= halved * (1 + 1e-6)
     assert jax.device_count() == 4
     config.mesh.num_devices = 4
     four = train.train_and_evaluate(config, str(tmp_path / "four"))
