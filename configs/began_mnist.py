@@ -12,7 +12,7 @@ digit judge reads in 1,000 samples (`eval/class_coverage/*`: every digit near 10
 samples against the 500 held-out real digits in the judge's features (`eval/fid`; beside
 `configs/dcgan_mnist.py` under the same entry: `fid_entry` below), a kNN memorisation grid.
 
-    python launch.py --config=configs/began_mnist.py --workdir=/work/runs/began_mnist
+    python launch.py --config=configs/began_mnist.py --workdir=workdirs/began_mnist
     python launch.py --config=configs/began_mnist.py --config.began.gamma=0.5 --config.began.lambda_k=0.001 \
         --config.optim.g_lr=1e-4 --config.optim.d_lr=1e-4 --config.model.width=32   # the paper's settings
     python launch.py --config=configs/began_mnist.py --config.began.lr_plateau_factor=0.5  # halve the lr when M_global stalls

@@ -10,7 +10,7 @@ continuous code with the slant / thickness they carry (`eval/traversals/*`), cla
 an independent digit judge, a kNN memorisation grid; and the curves of M_global and k_t.
 Not yet trained beyond the tiny variant (docs/controllable.md).
 
-    python launch.py --config=configs/infobegan_mnist.py --workdir=/work/runs/infobegan_mnist
+    python launch.py --config=configs/infobegan_mnist.py --workdir=workdirs/infobegan_mnist
     python launch.py --config=configs/infobegan_mnist.py --config.began.lambda_noise=0.1   # noise recovery
     python launch.py --config=configs/infobegan_mnist.py --config.job=synthesize   # 1,000 digits per code, named by Q
     python launch.py --config=configs/infobegan_mnist.py:tiny --workdir=/tmp/tiny   # seconds, for tests
