@@ -272,15 +272,8 @@ def load_variables(path: str | os.PathLike | None) -> dict:
             f"the config key `{CONFIG_KEY}` (e.g. --config.{CONFIG_KEY}=/path/to/"
             f"pt_inception-2015-12-05-6726825d.pth), or convert it once to .npz without torch at "
             f"run time: python -m ganjax.metrics.inception SRC.pth DST.npz.")
-    suffix = os.path.splitext(str(path))[1].lower()
-    if suffix == ".npz":
-        variables = weights_io.load_npz(path)
-        _check_variables(variables)
-        return variables
-    if suffix in (".pth", ".pt"):
-        return convert_state_dict(weights_io.torch_load(path, "ganjax.metrics.inception"))
-    raise ValueError(f"Unknown FID Inception weights format {suffix!r} ({path}); expected the "
-                     f"pytorch-fid .pth or a .npz written by `ganjax.metrics.inception`.")
+    return weights_io.load(path, convert=convert_state_dict, check=_check_variables,
+                           converter="ganjax.metrics.inception", what="FID Inception")
 
 
 def convert_pth_to_npz(src: str | os.PathLike, dst: str | os.PathLike) -> None:

@@ -195,15 +195,8 @@ def load_variables(path: str | os.PathLike | None) -> dict:
             f"downloaded: get torchvision's VGG16_Weights.IMAGENET1K_V1 file {WEIGHTS_URL} "
             f"(528 MB) and set --config.{CONFIG_KEY}=/path/to/vgg16-397923af.pth, or convert it "
             f"once to a torch-free .npz: python -m ganjax.models.vgg SRC.pth DST.npz.")
-    suffix = os.path.splitext(str(path))[1].lower()
-    if suffix == ".npz":
-        variables = weights_io.load_npz(path)
-        _check_variables(variables)
-        return variables
-    if suffix in (".pth", ".pt"):
-        return convert_state_dict(weights_io.torch_load(path, "ganjax.models.vgg"))
-    raise ValueError(f"Unknown VGG-16 weights format {suffix!r} ({path}); expected torchvision's "
-                     ".pth or a .npz written by `python -m ganjax.models.vgg`.")
+    return weights_io.load(path, convert=convert_state_dict, check=_check_variables,
+                           converter="ganjax.models.vgg", what="VGG-16")
 
 
 def convert_pth_to_npz(src: str | os.PathLike, dst: str | os.PathLike) -> None:

@@ -60,3 +60,18 @@ def check_shapes(variables: Mapping[str, Any], expected: dict, what: str) -> Non
         raise ValueError(f"Not {what} weights: "
                          f"missing {missing[:5]}{'...' if len(missing) > 5 else ''} ({len(missing)}), "
                          f"unexpected {extra[:5]} ({len(extra)}), wrong shapes {wrong[:5]} ({len(wrong)}).")
+
+
+def load(path, *, convert, check, converter: str, what: str) -> dict:
+    """Flax variables from a converted .npz (checked with `check`) or a PyTorch .pth / .pt
+    state dict (turned into variables by `convert`, which checks them). ValueError for any other
+    suffix, naming `what` ("VGG-16") and the converter module that writes the .npz."""
+    suffix = os.path.splitext(str(path))[1].lower()
+    if suffix == ".npz":
+        variables = load_npz(path)
+        check(variables)
+        return variables
+    if suffix in (".pth", ".pt"):
+        return convert(torch_load(path, converter))
+    raise ValueError(f"Unknown {what} weights format {suffix!r} ({path}); expected a PyTorch .pth "
+                     f"or a .npz written by `python -m {converter}`.")
