@@ -15,6 +15,18 @@ def load_config(repo_root, name, variant="tiny"):
     return importlib.import_module(f"configs.{name}").get_config(variant)
 
 
+def tiny_config(name: str, steps: int):
+    """`configs/<name>.py:tiny` without evaluators, for `steps` steps that log, sample and
+    checkpoint once at the end; native convolutions (they compile faster; the forms are equal,
+    tests/test_layers.py)."""
+    config = load_config(None, name)
+    config.evals = {}
+    config.model.conv_impl = "native"
+    config.train.num_steps = steps
+    config.train.checkpoint_every = config.train.sample_every = config.train.log_every = steps
+    return config
+
+
 def assert_trees_equal(a, b, atol=0.0):
     import jax
 

@@ -15,20 +15,11 @@ import pytest
 from ganjax import edit, runs, train
 from ganjax.data import pipeline
 from ganjax.errors import ConfigError, OutputExistsError
-from tests.helpers import launch, load_config
-
-
-def _tiny(name: str, steps: int):
-    config = load_config(None, name)
-    config.evals = {}
-    config.model.conv_impl = "native"  # compiles faster; the forms are equal (test_layers.py)
-    config.train.num_steps = steps
-    config.train.checkpoint_every = config.train.sample_every = config.train.log_every = steps
-    return config
+from tests.helpers import launch, tiny_config
 
 
 def _trained(tmp_path_factory, name):
-    config = _tiny(name, 10)
+    config = tiny_config(name, 10)
     workdir = str(tmp_path_factory.mktemp(name))
     train.train_and_evaluate(config, workdir)
     return config, workdir

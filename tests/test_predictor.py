@@ -14,17 +14,7 @@ import pytest
 from ganjax import gans, runs, train
 from ganjax.errors import CheckpointError, ConfigError, TrainingError, UserError
 from ganjax.gans import predictor
-from tests.helpers import assert_trees_equal, launch, load_config
-
-
-def _tiny(name: str, steps: int):
-    config = load_config(None, name)
-    config.evals = {}
-    config.model.conv_impl = "native"  # compiles faster; the forms are equal (test_layers.py)
-    config.train.num_steps = steps
-    config.train.checkpoint_every = config.train.sample_every = steps
-    config.train.log_every = steps
-    return config
+from tests.helpers import assert_trees_equal, launch, load_config, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +22,7 @@ def infogan_run(tmp_path_factory):
     """A tiny InfoGAN on the offline digits, trained once for the module. 120 steps: by then
     G's batch-norm running statistics (momentum 0.9) have left their initial values, so G's
     samples in inference mode depend on its input (after 6 steps they barely do)."""
-    config = _tiny("infogan_mnist", 120)
+    config = tiny_config("infogan_mnist", 120)
     workdir = str(tmp_path_factory.mktemp("infogan"))
     train.train_and_evaluate(config, workdir)
     return config, workdir
@@ -138,7 +128,7 @@ def test_the_predictor_learns_the_latents_of_g_samples(infogan_run):
 def test_a_conditional_generator_is_told_the_images_labels(tmp_path):
     """cGAN: the predictor predicts z, the label comes from the data (training, the figures,
     `encode`)."""
-    config = _tiny("cgan_mnist", 6)
+    config = tiny_config("cgan_mnist", 6)
     workdir = str(tmp_path / "cgan")
     train.train_and_evaluate(config, workdir)
     summary = predictor.run(_job_config(config, tmp_path / "predictor", 2, distance="ssim"), workdir)

@@ -14,16 +14,7 @@ import pytest
 from ganjax import distances, recover, runs, train
 from ganjax.errors import ConfigError, OutputExistsError
 from ganjax.gans import predictor as predictor_lib
-from tests.helpers import launch, load_config
-
-
-def _tiny(name: str, steps: int):
-    config = load_config(None, name)
-    config.evals = {}
-    config.model.conv_impl = "native"  # compiles faster; the forms are equal (test_layers.py)
-    config.train.num_steps = steps
-    config.train.checkpoint_every = config.train.sample_every = config.train.log_every = steps
-    return config
+from tests.helpers import launch, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +22,7 @@ def dcgan(tmp_path_factory):
     """A tiny DCGAN (z of 8 dims, N(0, I)) trained 60 steps: by then G in inference mode draws
     images that depend on z (after 6 steps its batch-norm running statistics barely moved)."""
     workdir = str(tmp_path_factory.mktemp("dcgan"))
-    train.train_and_evaluate(_tiny("dcgan_mnist", 60), workdir)
+    train.train_and_evaluate(tiny_config("dcgan_mnist", 60), workdir)
     return runs.load_trained(workdir)
 
 
@@ -39,7 +30,7 @@ def dcgan(tmp_path_factory):
 def infogan(tmp_path_factory):
     """A tiny InfoGAN (uniform z, a 10-way code, 2 continuous codes) and its workdir, with a
     predictor in W/predictor trained by job=train_predictor (3 steps)."""
-    config = _tiny("infogan_mnist", 10)
+    config = tiny_config("infogan_mnist", 10)
     workdir = str(tmp_path_factory.mktemp("infogan"))
     train.train_and_evaluate(config, workdir)
     pconfig = config.copy_and_resolve_references()

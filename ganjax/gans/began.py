@@ -301,16 +301,6 @@ class InfoBEGAN(InfoCodes, BEGAN):
                 c[key] = value
         return c
 
-    def __init__(self, config, data_info):
-        self.check_codes(config)
-        super().__init__(config, data_info)
-
-    def make_latent(self) -> LatentSpec:
-        return self.code_latent()
-
-    def d_heads(self):
-        return self.q_head()
-
     def aux_terms(self, fake, parts):
         return self.info_terms(fake["q"], parts)
 

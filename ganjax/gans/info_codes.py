@@ -55,10 +55,22 @@ class InfoCodes:
     """Mixin for an `Algorithm` whose latent carries InfoGAN codes and whose D has a Q head.
 
     Needs `self.config`, `self.latent` (from `code_latent()`) and `config_section` (the section
-    that holds the code keys). Provides the checks, the latent, the head, the information terms,
+    that holds the code keys). Provides the checks (at `__init__`), the `make_latent` and `d_heads` hooks, the latent, the head, the information terms,
     the Q head's own optimizer and `recover_codes`, which the evaluators `code_accuracy` and
     `traversals` and the `synthesize` job look for.
     """
+
+    def __init__(self, config, data_info):
+        self.check_codes(config)
+        super().__init__(config, data_info)
+
+    def make_latent(self) -> LatentSpec:
+        """The algorithm's latent hook: `code_latent()`."""
+        return self.code_latent()
+
+    def d_heads(self) -> tuple[tuple[str, int], ...]:
+        """The algorithm's D-heads hook: `q_head()`."""
+        return self.q_head()
 
     @property
     def codes_config(self) -> ml_collections.ConfigDict:

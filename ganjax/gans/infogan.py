@@ -36,7 +36,6 @@ from ganjax import gans, optim
 from ganjax.gans import info_codes
 from ganjax.gans.adversarial import TwoPlayerGAN
 from ganjax.gans.info_codes import InfoCodes
-from ganjax.latent import LatentSpec
 
 
 @gans.register("infogan")
@@ -64,19 +63,9 @@ class InfoGAN(InfoCodes, TwoPlayerGAN):
         """`config.infogan`: the code keys of `info_codes.default_config()`."""
         return info_codes.default_config()
 
-    def __init__(self, config, data_info):
-        self.check_codes(config)
-        super().__init__(config, data_info)
-
     # ---------------------------------------------------------------------------------------
     # Hooks of the two-player step.
     # ---------------------------------------------------------------------------------------
-
-    def make_latent(self) -> LatentSpec:
-        return self.code_latent()
-
-    def d_heads(self):
-        return self.q_head()
 
     def d_conditional(self) -> bool:
         return False
