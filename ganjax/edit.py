@@ -59,6 +59,7 @@ from absl import logging
 from ganjax import images as image_lib, recover, runs
 from ganjax.data import writer
 from ganjax.errors import ConfigError
+from ganjax.gans.base import generate_from_vector
 from ganjax.metrics import codes
 
 ENCODERS = {"predictor": "predictor", "recovery": "recovery", "both": "predictor + recovery"}
@@ -232,7 +233,7 @@ def run(config, workdir: str) -> dict:
     enc = recover.Encoder(trained, distance, settings, rc.batch_size, predictor)
     encoded = enc.encode(method, real.images, condition, jax.random.PRNGKey(ec.seed))
     vectors, recon = encoded["vector"], encoded["images"]
-    generate = jax.jit(recover.generate_vectors)
+    generate = jax.jit(generate_from_vector)
     edits = []
     for value in values:
         chunks = []

@@ -110,6 +110,29 @@ class LatentSpec:
             out["cont"] = vector[..., start : start + self.continuous]
         return out
 
+    def map_categorical(self, vector: Array, fn) -> Array:
+        """Vectors [N, dim] with each categorical block b (of K entries) replaced by fn(b, K):
+        e.g. logits -> softmax (a predictor's relaxed output), or -> one-hot of the argmax;
+        z and the continuous codes unchanged."""
+        if not self.categorical:
+            return vector
+        parts = self.split(vector)
+        pieces = [parts["z"]] if self.noise else []
+        pieces += [fn(block, k) for block, k in zip(parts["cat_logits"], self.categorical)]
+        if self.continuous:
+            pieces.append(parts["cont"])
+        return jnp.concatenate(pieces, axis=-1)
+
+    def condition_parts(self, batch: dict) -> Parts:
+        """The parts a real batch fixes: its `label` and / or `attributes`, those the spec has
+        (e.g. `sample(key, n, **spec.condition_parts(batch))` draws the rest)."""
+        fixed = {}
+        if self.num_classes:
+            fixed["label"] = batch["label"]
+        if self.num_attributes:
+            fixed["attributes"] = batch["attributes"]
+        return fixed
+
     @staticmethod
     def condition(parts: Parts) -> Array | None:
         """What the generator is told besides the vector: the label, the attributes, or None."""

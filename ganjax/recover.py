@@ -77,6 +77,7 @@ from absl import logging
 
 from ganjax import distances, images as image_lib, runs
 from ganjax.errors import ConfigError, OutputExistsError
+from ganjax.gans.base import generate_from_vector
 
 INITS = ("auto", "random", "predictor", "both")
 CLIPS = ("stochastic", "hard", "none")
@@ -146,12 +147,6 @@ class Settings:
         return self.steps - int(round(self.snap * self.steps))
 
 
-def generate_vectors(g, vector: jax.Array, condition) -> jax.Array:
-    """The generator's images (inference mode) for latent vectors [N, dim] and a condition,
-    clipped to [-1, 1] as every algorithm's `generate` is (BEGAN's output layer is linear)."""
-    return jnp.clip(g.apply_fn(g.variables, vector, condition, train=False), -1.0, 1.0)
-
-
 def relaxed_vector(latent, v: dict, hard) -> jax.Array:
     """The generator's input for the variables `v` (`z`, `logits`, `cont`): each categorical
     block softmax(logits), or the one-hot of its argmax where `hard`."""
@@ -170,40 +165,24 @@ def relaxed_vector(latent, v: dict, hard) -> jax.Array:
 
 def variables_from_vector(latent, vector: jax.Array, smoothing: float = 1e-3) -> dict:
     """The optimised variables that start at a latent vector: z and cont as they are, each
-    categorical block (one-hot or probabilities) as logits log((1 - s) p + s / K)."""
-    parts, start = {}, 0
-    if latent.noise:
-        parts["z"], start = vector[:, : latent.noise], latent.noise
-    logits = []
-    for k in latent.categorical:
-        p = vector[:, start:start + k]
-        start += k
-        logits.append(jnp.log((1.0 - smoothing) * p + smoothing / k))
-    if logits:
-        parts["logits"] = jnp.concatenate(logits, -1)
-    if latent.continuous:
-        parts["cont"] = vector[:, start:start + latent.continuous]
-    return parts
+    categorical block (one-hot or probabilities) p as logits log((1 - s) p + s / K)."""
+    parts = latent.split(vector)
+    v = {k: parts[k] for k in ("z", "cont") if k in parts}
+    if latent.categorical:
+        v["logits"] = jnp.concatenate(
+            [jnp.log((1.0 - smoothing) * p + smoothing / k) for p, k in zip(parts["cat_logits"], latent.categorical)], -1
+        )
+    return v
 
 
 def smooth_categorical(latent, vector: jax.Array, s: float) -> jax.Array:
     """Each categorical block p of latent vectors replaced by (1 - s) p + s / K."""
-    pieces, start = [], 0
-    if latent.noise:
-        pieces.append(vector[:, : latent.noise])
-        start = latent.noise
-    for k in latent.categorical:
-        pieces.append((1.0 - s) * vector[:, start:start + k] + s / k)
-        start += k
-    if latent.continuous:
-        pieces.append(vector[:, start:])
-    return jnp.concatenate(pieces, -1)
+    return latent.map_categorical(vector, lambda p, k: (1.0 - s) * p + s / k)
 
 
 def hard_vector(latent, vector: jax.Array) -> jax.Array:
     """A latent vector with each categorical block replaced by the one-hot of its argmax."""
-    v = variables_from_vector(latent, vector)
-    return relaxed_vector(latent, v, True)
+    return latent.map_categorical(vector, lambda p, k: jax.nn.one_hot(jnp.argmax(p, -1), k, dtype=p.dtype))
 
 
 def vector_parts(latent, vector: np.ndarray) -> dict:
@@ -279,7 +258,7 @@ class Recovery:
         tx = optax.adam(schedule)
 
         def per_image(v, hard):
-            images = generate_vectors(g, relaxed_vector(latent, v, hard), condition_r)
+            images = generate_from_vector(g, relaxed_vector(latent, v, hard), condition_r)
             return self.distance(images, targets_r)
 
         def update(carry, i):
@@ -305,7 +284,7 @@ class Recovery:
         vector = jnp.take_along_axis(vectors, best[:, None, None], axis=1)[:, 0]
         return {
             "vector": vector,
-            "images": generate_vectors(g, vector, condition),
+            "images": generate_from_vector(g, vector, condition),
             "distance": jnp.take_along_axis(final, best[:, None], axis=1)[:, 0],
             "distances": final,
             "history": history.reshape(st.steps, n, r),
@@ -436,7 +415,7 @@ class Encoder:
         self.g = trained.state.generator
         self.batch_size, self.predictor = batch_size, predictor
         self.recovery = Recovery(self.latent, distance, settings)
-        self._generate = jax.jit(generate_vectors)
+        self._generate = jax.jit(generate_from_vector)
         self._distance = jax.jit(distance)
         if predictor is not None:  # the predictor's latent (argmax codes) and its relaxation
             p = predictor.algorithm

@@ -160,15 +160,6 @@ class TwoPlayerGAN(Algorithm):
             return None
         return self.latent.condition(parts_or_batch)
 
-    def _fixed_parts(self, batch: dict) -> dict:
-        """Latent parts taken from a real batch: its labels or attributes."""
-        fixed = {}
-        if self.latent.num_classes:
-            fixed["label"] = batch["label"]
-        if self.latent.num_attributes:
-            fixed["attributes"] = batch["attributes"]
-        return fixed
-
     def _d(self, d: NetState, params, images, condition, key, batch_stats=None):
         """D in training mode: (dict of heads, new batch_stats)."""
         return d.apply_train(params, images, condition, batch_stats=batch_stats, rngs={"dropout": key})
@@ -247,7 +238,7 @@ class TwoPlayerGAN(Algorithm):
         metrics = {}
         for i in range(gc.d_steps):
             k_z, k_d = jax.random.split(jax.random.fold_in(key, i))
-            parts = self.latent.sample(k_z, batch_size, **self._fixed_parts(micro[i]))
+            parts = self.latent.sample(k_z, batch_size, **self.latent.condition_parts(micro[i]))
             generate = lambda params, parts=parts: self._generate_train(g, params, parts)
             if i == gc.d_steps - 1:
                 fake, pullback, g_stats = jax.vjp(generate, g.params, has_aux=True)
@@ -255,7 +246,7 @@ class TwoPlayerGAN(Algorithm):
                 fake, _ = generate(g.params)
             d, m = self._d_update(d, micro[i], fake, parts, k_d, sigma)
             metrics = mean_over_updates(metrics, m, gc.d_steps)
-        g_fixed = self._fixed_parts(micro[-1])  # G learns the conditions in the data's proportions
+        g_fixed = self.latent.condition_parts(micro[-1])  # G learns the conditions in the data's proportions
         for j in range(gc.g_steps):
             k_z, k_g = jax.random.split(jax.random.fold_in(key, 1000 + j))
             if j == 0:

@@ -135,6 +135,14 @@ class Algorithm(abc.ABC):
         return self.generate(state, inputs)
 
 
+def generate_from_vector(g, vector: jax.Array, condition=None) -> jax.Array:
+    """A generator's images (`g`: its `NetState`, inference mode) for latent vectors [N, dim],
+    relaxed categorical blocks allowed, and a condition (None: unconditional), clipped to
+    [-1, 1] as every algorithm's `generate` is (BEGAN's output layer is linear). What the
+    predictor, latent recovery and editing decode with."""
+    return jnp.clip(g.apply_fn(g.variables, vector, condition, train=False), -1.0, 1.0)
+
+
 def mean_over_updates(total: dict, new: dict, count: int) -> dict:
     """Running mean of per-update metrics over `count` updates: total + new / count."""
     out = dict(total)

@@ -55,7 +55,7 @@ from absl import logging
 
 from ganjax import distances, gans, losses, runs
 from ganjax.errors import CheckpointError, ConfigError
-from ganjax.gans.base import Algorithm
+from ganjax.gans.base import Algorithm, generate_from_vector
 from ganjax.models.predictor import Predictor as PredictorNet
 from ganjax.optim import make_optimizer
 from ganjax.train_state import GANState, NetState, init_step_and_rng
@@ -183,14 +183,7 @@ class Predictor(Algorithm):
     def relax(self, raw: jax.Array) -> jax.Array:
         """P's raw output [N, dim] with each categorical block of logits replaced by its
         softmax: a vector G can take (the relaxation of its one-hot blocks)."""
-        if not self.latent.categorical:
-            return raw
-        parts = self.latent.split(raw)
-        pieces = [parts["z"]] if self.latent.noise else []
-        pieces += [jax.nn.softmax(l, axis=-1) for l in parts["cat_logits"]]
-        if self.latent.continuous:
-            pieces.append(parts["cont"])
-        return jnp.concatenate(pieces, axis=-1)
+        return self.latent.map_categorical(raw, lambda logits, k: jax.nn.softmax(logits, axis=-1))
 
     def latent_terms(self, raw: jax.Array, parts: dict) -> dict[str, jax.Array]:
         """The latent loss's parts for P's output `raw` on G(parts): `z` 0.5 ||z_hat - z||^2,
@@ -205,15 +198,6 @@ class Predictor(Algorithm):
         if self.latent.continuous:
             terms["cont"] = losses.fixed_std_gaussian_loss(out["cont"], parts["cont"])
         return terms
-
-    def _condition_parts(self, batch_or_condition) -> dict:
-        """The parts a conditional generator is told, from a batch (its labels / attributes)."""
-        fixed = {}
-        if self.latent.num_classes:
-            fixed["label"] = batch_or_condition["label"]
-        if self.latent.num_attributes:
-            fixed["attributes"] = batch_or_condition["attributes"]
-        return fixed
 
     # ---------------------------------------------------------------------------------------
     # Training.
@@ -232,7 +216,7 @@ class Predictor(Algorithm):
         real = jax.tree.map(lambda x: x[0], batch)
         x = real["image"]
         n = x.shape[0]
-        condition = self._condition_parts(real)
+        condition = self.latent.condition_parts(real)
         inputs = []
         if pc.latent_weight:
             parts = self.latent.sample(state.step_key("latent"), n, **condition)
@@ -302,8 +286,7 @@ class Predictor(Algorithm):
         """The frozen generator's images for a latent vector [N, dim], relaxed blocks allowed
         (`condition`: the label [N] or attributes [N, A] of a conditional generator), clipped
         to [-1, 1] as `generate` is (a generator with a linear output layer, e.g. BEGAN's)."""
-        g = state.generator
-        return jnp.clip(g.apply_fn(g.variables, vector, condition, train=False), -1.0, 1.0)
+        return generate_from_vector(state.generator, vector, condition)
 
     # ---------------------------------------------------------------------------------------
     # The loop's sample grid: G's samples beside their reconstructions G(P(G(p))).
