@@ -49,12 +49,12 @@ import optax
 
 from ganjax import gans, losses, models, optim
 from ganjax.gans import info_codes
+from ganjax.gans.adversarial import Terms
 from ganjax.gans.base import Algorithm
 from ganjax.gans.info_codes import InfoCodes
 from ganjax.latent import LatentSpec
 from ganjax.train_state import GANState, NetState, init_step_and_rng
 
-Terms = dict[str, tuple[float | None, jax.Array]]  # name -> (weight, value); None: logged only
 
 # Core keys of the two-player step that BEGAN's step does not use, with their neutral values.
 _UNUSED_GAN_KEYS = {
