@@ -175,6 +175,7 @@ class StopRequest:
         self.checkpoint_dir = checkpoint_dir
         self._previous = {}
         self._wakeup = None
+        self._watcher: threading.Thread | None = None
 
     def __enter__(self):
         if threading.current_thread() is not threading.main_thread():
@@ -183,8 +184,10 @@ class StopRequest:
             self._previous[sig] = signal.signal(sig, self._handle)
         read, write = os.pipe()
         os.set_blocking(write, False)
-        self._wakeup = (read, write, signal.set_wakeup_fd(write, warn_on_full_buffer=False))
-        threading.Thread(target=self._watch, args=(read,), daemon=True, name="stop-watcher").start()
+        self._wakeup = (write, signal.set_wakeup_fd(write, warn_on_full_buffer=False))
+        self._watcher = threading.Thread(
+            target=self._watch, args=(read,), daemon=True, name="stop-watcher")
+        self._watcher.start()
         return self
 
     def _handle(self, signum, frame):
@@ -194,7 +197,16 @@ class StopRequest:
 
     def _watch(self, read_fd: int) -> None:
         """Counts signals as they arrive; says so at the first (from this thread, so the line
-        comes at once even while the main thread is inside a step) and stops at the second."""
+        comes at once even while the main thread is inside a step) and stops at the second.
+        Ends at end-of-file (`__exit__` closes the write end) and only then closes the read
+        end: this thread owns it, so the fd number is never reused by another file (a tfrecord,
+        a library's wake-up pipe) while this thread may still read from it."""
+        try:
+            self._count_signals(read_fd)
+        finally:
+            os.close(read_fd)
+
+    def _count_signals(self, read_fd: int) -> None:
         seen = 0
         while True:
             try:
@@ -224,10 +236,10 @@ class StopRequest:
 
     def __exit__(self, *exc):
         if self._wakeup is not None:
-            read, write, previous_fd = self._wakeup
+            write, previous_fd = self._wakeup
             signal.set_wakeup_fd(previous_fd)
-            os.close(write)
-            os.close(read)
+            os.close(write)  # the watcher reads end-of-file, closes the read end and ends
+            self._watcher.join(timeout=10)
         for sig, handler in self._previous.items():
             # After a stop by signal, a further one during shutdown ends the process quietly.
             signal.signal(sig, signal.SIG_DFL if self.signal is not None else handler)

@@ -370,6 +370,25 @@ def test_a_second_ctrl_c_stops_at_once_without_a_traceback(repo_root, tmp_path):
     assert not [d for d in os.listdir(workdir / "checkpoints") if "tmp" in d]
 
 
+def test_a_stop_request_leaves_no_watcher_or_descriptor_behind():
+    """Each run's watcher thread ends with the run and closes its own end of the pipe (it owns
+    it: a descriptor closed under a thread that may still read it can be reused by another file,
+    which the thread would then read from). Also for a body that ends before the watcher ran."""
+    import threading
+
+    fds = sorted(os.listdir("/proc/self/fd"))
+    for _ in range(50):
+        with train.StopRequest() as stop:
+            pass
+        assert not stop._watcher.is_alive()
+    with pytest.raises(RuntimeError):
+        with train.StopRequest():
+            raise RuntimeError("a step failed")
+    assert not [t for t in threading.enumerate() if t.name == "stop-watcher"]
+    assert sorted(os.listdir("/proc/self/fd")) == fds
+    assert signal.set_wakeup_fd(-1) == -1  # the interpreter's wake-up fd is restored
+
+
 def test_ctrl_c_before_training_is_one_line(repo_root, tmp_path):
     proc = start_launch(repo_root, "--config=configs/dcgan_mnist.py:tiny", f"--workdir={tmp_path / 'run'}")
     time.sleep(2.5)  # importing, loading data or compiling
