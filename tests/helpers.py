@@ -27,6 +27,19 @@ def tiny_config(name: str, steps: int):
     return config
 
 
+def tiny_algorithm_config(name: str, **overrides):
+    """The registered algorithm `name`'s base config with the `tiny` variant and native
+    convolutions; `overrides` as section.field=value, e.g. **{"began.gamma": 0.7}."""
+    from ganjax.config import apply_variant, base_config
+
+    config = apply_variant(base_config(name), "tiny")
+    config.model.conv_impl = "native"
+    for key, value in overrides.items():
+        section, field = key.split(".")
+        config[section][field] = value
+    return config
+
+
 def assert_trees_equal(a, b, atol=0.0):
     import jax
 

@@ -12,22 +12,17 @@ import optax
 import pytest
 
 from ganjax import gans, train
-from ganjax.config import apply_variant, base_config, validate
+from ganjax.config import validate
 from ganjax.data.core import DataInfo
 from ganjax.errors import ConfigError
 from ganjax.models import began as began_models
-from tests.helpers import assert_trees_equal, launch, load_config
+from tests.helpers import assert_trees_equal, launch, load_config, tiny_algorithm_config
 
 DIGITS = DataInfo("digits", (28, 28, 1), 10, tuple("0123456789"), 100)
 
 
 def _tiny(name="began", **overrides):
-    config = apply_variant(base_config(name), "tiny")
-    config.model.conv_impl = "native"
-    for key, value in overrides.items():
-        section, field = key.split(".")
-        config[section][field] = value
-    return config
+    return tiny_algorithm_config(name, **overrides)
 
 
 def _adam_first_step(params, grads, lr):

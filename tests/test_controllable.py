@@ -10,25 +10,15 @@ import numpy as np
 import pytest
 
 from ganjax import gans, losses, train
-from ganjax.config import apply_variant, base_config
 from ganjax.data.core import DataInfo
 from ganjax.errors import ConfigError
 from ganjax.metrics import codes
-from tests.helpers import assert_trees_equal, launch, load_config
+from tests.helpers import assert_trees_equal, launch, load_config, tiny_algorithm_config
 
 LABELS = DataInfo("digits", (28, 28, 1), 10, tuple("0123456789"), 100)
 ATTRIBUTES = DataInfo("faces", (32, 32, 3), 0, (), 100, attribute_names=("a", "b", "c", "d"))
 BOTH = DataInfo("digit_attributes", (28, 28, 1), 10, tuple("0123456789"), 100,
                 attribute_names=("even", "large", "loop", "straight"))
-
-
-def _tiny(name, **overrides):
-    config = apply_variant(base_config(name), "tiny")
-    config.model.conv_impl = "native"
-    for key, value in overrides.items():
-        section, field = key.split(".")
-        config[section][field] = value
-    return config
 
 
 def _step(gan, batch_size=8):
@@ -44,12 +34,12 @@ def _step(gan, batch_size=8):
 
 
 def test_acgan_head_is_chosen_by_the_data():
-    assert gans.create(_tiny("acgan"), LABELS).aux_head == "softmax"
-    multi = gans.create(_tiny("acgan"), ATTRIBUTES)
+    assert gans.create(tiny_algorithm_config("acgan"), LABELS).aux_head == "softmax"
+    multi = gans.create(tiny_algorithm_config("acgan"), ATTRIBUTES)
     assert multi.aux_head == "sigmoid" and multi.latent.num_attributes == 4
     # Data with both (digits + derived attributes): auto takes the multi-label view.
-    assert gans.create(_tiny("acgan"), BOTH).aux_head == "sigmoid"
-    assert gans.create(_tiny("acgan", **{"acgan.aux_head": "softmax"}), BOTH).latent.num_classes == 10
+    assert gans.create(tiny_algorithm_config("acgan"), BOTH).aux_head == "sigmoid"
+    assert gans.create(tiny_algorithm_config("acgan", **{"acgan.aux_head": "softmax"}), BOTH).latent.num_classes == 10
 
 
 @pytest.mark.parametrize("info, head, needle", [
@@ -59,13 +49,13 @@ def test_acgan_head_is_chosen_by_the_data():
 ])
 def test_acgan_bad_combinations_are_config_errors(info, head, needle):
     with pytest.raises(ConfigError, match=needle):
-        gans.create(_tiny("acgan", **{"acgan.aux_head": head}), info)
+        gans.create(tiny_algorithm_config("acgan", **{"acgan.aux_head": head}), info)
 
 
 def test_acgan_class_terms_enter_d_and_g_from_logits():
     """L_D's class part is CE(aux(x), y) + CE(aux(G(z, y)), y), recomputed here; D is not told
     the label (no label map in D); the multi-label head is the mean sigmoid BCE."""
-    gan = gans.create(_tiny("acgan", **{"model.d_dropout": 0.0}), LABELS)
+    gan = gans.create(tiny_algorithm_config("acgan", **{"model.d_dropout": 0.0}), LABELS)
     state, new, metrics, batch = _step(gan)
     assert "label_dense" not in str(jax.tree.structure(state.discriminator.params))
     key = state.step_key()
@@ -81,7 +71,7 @@ def test_acgan_class_terms_enter_d_and_g_from_logits():
     # The class term is in the total: d_loss > d's adversarial part alone.
     assert metrics["d_loss"] > metrics["d_aux_real"] + metrics["d_aux_fake"] - 1e-6
 
-    multi = gans.create(_tiny("acgan"), ATTRIBUTES)
+    multi = gans.create(tiny_algorithm_config("acgan"), ATTRIBUTES)
     logits, targets = jnp.array([[2.0, -1.0, 0.5, 0.0]]), jnp.array([[1.0, 0.0, 0.0, 1.0]])
     expected = np.mean(np.log1p(np.exp(-np.array([2.0, 1.0, -0.5, 0.0]))))
     np.testing.assert_allclose(multi.class_loss(logits, targets), expected, rtol=1e-6)
@@ -91,7 +81,7 @@ def test_acgan_class_terms_enter_d_and_g_from_logits():
 
 
 def test_wacgan_is_acgan_with_the_wasserstein_loss_and_clipping():
-    gan = gans.create(_tiny("acgan", **{"gan.loss": "wasserstein", "gan.weight_clip": 0.01,
+    gan = gans.create(tiny_algorithm_config("acgan", **{"gan.loss": "wasserstein", "gan.weight_clip": 0.01,
                                          "gan.d_steps": 2}), LABELS)
     _, new, metrics, _ = _step(gan)
     assert all(np.isfinite(v) for v in metrics.values())
@@ -104,7 +94,7 @@ def test_wacgan_is_acgan_with_the_wasserstein_loss_and_clipping():
 
 
 def test_infogan_latent_q_head_and_info_terms():
-    gan = gans.create(_tiny("infogan"), LABELS)
+    gan = gans.create(tiny_algorithm_config("infogan"), LABELS)
     latent = gan.latent
     assert latent.categorical == (10,) and latent.continuous == 2 and latent.noise_prior == "uniform"
     parts = latent.sample(jax.random.PRNGKey(0), 4000)
@@ -124,7 +114,7 @@ def test_infogan_latent_q_head_and_info_terms():
 
 
 def test_infogan_extensions_learned_variance_noise_head_and_q_learning_rate():
-    gan = gans.create(_tiny("infogan", **{"infogan.cont_std": "learned", "infogan.lambda_noise": 0.1}), LABELS)
+    gan = gans.create(tiny_algorithm_config("infogan", **{"infogan.cont_std": "learned", "infogan.lambda_noise": 0.1}), LABELS)
     state, _, metrics, _ = _step(gan)
     z = gan.latent.noise
     assert state.discriminator.params["head_q"]["kernel"].shape[-1] == 10 + 2 + 2 + z
@@ -136,7 +126,7 @@ def test_infogan_extensions_learned_variance_noise_head_and_q_learning_rate():
     np.testing.assert_allclose(gan.info_terms(q, p)["info_cont"][1], nll, rtol=1e-6)
 
     # infogan.q_lr: the Q head learns at its own rate, D's trunk at optim.d_lr (here ~0).
-    gan = gans.create(_tiny("infogan", **{"infogan.q_lr": 1e-2, "optim.d_lr": 1e-12}), LABELS)
+    gan = gans.create(tiny_algorithm_config("infogan", **{"infogan.q_lr": 1e-2, "optim.d_lr": 1e-12}), LABELS)
     state, new, _, _ = _step(gan)
     moved = lambda name: float(jnp.abs(new.discriminator.params[name]["kernel"]
                                       - state.discriminator.params[name]["kernel"]).max())
@@ -151,11 +141,11 @@ def test_infogan_extensions_learned_variance_noise_head_and_q_learning_rate():
 ])
 def test_infogan_bad_configs_are_config_errors(overrides, needle):
     with pytest.raises(ConfigError, match=needle):
-        gans.create(_tiny("infogan", **overrides), LABELS)
+        gans.create(tiny_algorithm_config("infogan", **overrides), LABELS)
 
 
 def test_recover_codes_reads_q():
-    gan = gans.create(_tiny("infogan"), LABELS)
+    gan = gans.create(tiny_algorithm_config("infogan"), LABELS)
     state = gan.init_state(jax.random.PRNGKey(0))
     out = gan.recover_codes(state, jnp.zeros((3, 28, 28, 1)))
     assert out["cat"].shape == (3, 1) and out["cont"].shape == (3, 2) and out["cat_logits"][0].shape == (3, 10)
