@@ -150,17 +150,13 @@ class Settings:
 def relaxed_vector(latent, v: dict, hard) -> jax.Array:
     """The generator's input for the variables `v` (`z`, `logits`, `cont`): each categorical
     block softmax(logits), or the one-hot of its argmax where `hard`."""
-    pieces, start = [], 0
-    if latent.noise:
-        pieces.append(v["z"])
-    for k in latent.categorical:
-        block = v["logits"][:, start:start + k]
-        start += k
+    raw = jnp.concatenate([v[k] for k in ("z", "logits", "cont") if k in v], -1)
+
+    def relax(block, k):
         one_hot = jax.nn.one_hot(jnp.argmax(block, -1), k, dtype=block.dtype)
-        pieces.append(jnp.where(hard, one_hot, jax.nn.softmax(block, -1)))
-    if latent.continuous:
-        pieces.append(v["cont"])
-    return jnp.concatenate(pieces, -1)
+        return jnp.where(hard, one_hot, jax.nn.softmax(block, -1))
+
+    return latent.map_categorical(raw, relax)
 
 
 def variables_from_vector(latent, vector: jax.Array, smoothing: float = 1e-3) -> dict:
