@@ -80,6 +80,31 @@ def test_one_step_matches_the_paper_by_hand():
     assert_trees_equal(jax.device_get(new.generator.params), jax.device_get(g_want), atol=2e-6)
 
 
+def test_batch_normalised_generator_trains_on_batch_statistics_and_draws_with_running_ones():
+    """`model.g_batch_norm`: G's step normalises by the batch and moves the running statistics
+    by PyTorch's momentum 0.1 (flax 0.9); `generate` uses the running ones, so an image does not
+    depend on the rest of its batch. D stays without batch norm."""
+    gan = gans.create(_tiny(**{"model.g_batch_norm": True}), DIGITS)
+    state = gan.init_state(jax.random.PRNGKey(0))
+    assert state.generator.batch_stats and not state.discriminator.batch_stats
+    batch = gan.example_batch(jax.random.PRNGKey(1), 8)
+    new, metrics = jax.jit(gan.train_step)(state, batch)
+    assert np.isfinite(float(metrics["g_loss"]))
+    vector = gan.latent.vector(gan.latent.sample(state.step_key(), 8))
+    _, updates = gan.generator.apply(state.generator.variables, vector, mutable=["batch_stats"])
+    assert_trees_equal(jax.device_get(new.generator.batch_stats), jax.device_get(updates["batch_stats"]), atol=1e-6)
+    # The first one by hand: the projection's per-channel batch mean and (biased) variance.
+    dense = state.generator.params["Dense_0"]
+    h = np.asarray(vector @ dense["kernel"] + dense["bias"]).reshape(8, -1, 8)  # [N, base^2, width]
+    first = jax.device_get(new.generator.batch_stats["BatchNorm_0"])
+    np.testing.assert_allclose(first["mean"], 0.1 * h.mean((0, 1)), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(first["var"], 0.9 + 0.1 * h.var((0, 1)), rtol=1e-4)
+    parts = gan.latent.sample(jax.random.PRNGKey(2), 4)
+    together = gan.generate(new, parts)
+    alone = gan.generate(new, jax.tree.map(lambda a: a[:1], parts))
+    np.testing.assert_allclose(np.asarray(alone[0]), np.asarray(together[0]), atol=1e-5)
+    assert float(jnp.abs(together[0] - together[1]).max()) > 0  # (the z differ)
+
 def test_infobegan_adds_the_information_terms_to_both_losses():
     gan = gans.create(_tiny("infobegan"), DIGITS)
     assert gan.latent.categorical == (10,) and gan.latent.continuous == 2 and gan.latent.noise_prior == "uniform"

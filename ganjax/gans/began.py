@@ -50,7 +50,7 @@ import optax
 from ganjax import gans, losses, models, optim
 from ganjax.gans import info_codes
 from ganjax.gans.adversarial import Terms
-from ganjax.gans.base import Algorithm
+from ganjax.gans.base import Algorithm, generate_from_vector
 from ganjax.gans.info_codes import InfoCodes
 from ganjax.latent import LatentSpec
 from ganjax.train_state import GANState, NetState, init_step_and_rng
@@ -254,7 +254,7 @@ class BEGAN(Algorithm):
         parts = self.latent.sample(state.step_key(), real.shape[0])
         g, d = state.generator, state.discriminator
         vector = self.latent.vector(parts)
-        fake, g_pullback = jax.vjp(lambda p: g.apply_fn({"params": p}, vector), g.params)
+        fake, g_pullback, g_stats = jax.vjp(lambda p: g.apply_train(p, vector), g.params, has_aux=True)
         (d_loss, g_loss), pullback, metrics = jax.vjp(
             lambda p, f: self.objectives(p, d, real, f, parts, state.k_t), d.params, fake, has_aux=True
         )
@@ -272,7 +272,8 @@ class BEGAN(Algorithm):
         )
         new = state.replace(
             step=state.step + 1, k_t=k_next,
-            generator=self._update(g, g_grads, m_global), discriminator=self._update(d, d_grads, m_global),
+            generator=self._update(g, g_grads, m_global).replace(batch_stats=g_stats),
+            discriminator=self._update(d, d_grads, m_global),
         )
         return new, metrics
 
@@ -282,8 +283,7 @@ class BEGAN(Algorithm):
 
     def generate(self, state: GANState, parts: dict) -> jax.Array:
         """G's images, clipped to [-1, 1] (its output layer may be linear, as carpedm20's)."""
-        g = state.generator
-        return jnp.clip(g.apply_fn(g.variables, self.latent.vector(parts)), -1.0, 1.0)
+        return generate_from_vector(state.generator, self.latent.vector(parts))
 
 
 @gans.register("infobegan")

@@ -17,8 +17,9 @@ Pure Flax modules, after the paper's Fig. 1 and `carpedm20/BEGAN-tensorflow`'s `
 
 The number of scales is `depth` (0: as many as halve the image side down to a 3..8 px base:
 64 -> 8 px and 4 scales as in the paper, 128 -> 8 px and 5, 28 -> 7 px and 3, 32 -> 8 px and
-3). No batch norm (the paper has none), so D's passes over real and generated images may share
-one call. Kernels are Glorot-uniform (TF-slim's default, which carpedm20 uses; the N(0, 0.02)
+3). No batch norm in D (the paper has none), so D's passes over real and generated images may
+share one call; G may have it before every ELU (`model.g_batch_norm`, not the paper's: a
+generator normalised per batch is the DCGAN family's guard against drawing one mode). Kernels are Glorot-uniform (TF-slim's default, which carpedm20 uses; the N(0, 0.02)
 of DCGAN shrinks the signal through a dozen ELU layers without normalisation), biases zero.
 
 Every stride-1 3x3 convolution is zero-padded and is XLA's own (its CPU gradients are fine at
@@ -104,6 +105,10 @@ class Decoder(nn.Module):
       depth: scales (0: `began_plan`'s automatic choice).
       output: "linear" (carpedm20) or "tanh".
       conv_impl: "fast" or "native"; the same map.
+      batch_norm: batch norm (PyTorch's momentum 0.1 and eps 1e-5, as the DCGAN family's) before
+        every ELU: G's option (`model.g_batch_norm`), never D's decoder (its passes over real and
+        generated images share one call). In training mode it uses the batch's statistics and
+        updates the running ones (`mutable=["batch_stats"]`); `train=False` uses the running ones.
     """
 
     image_size: int = 64
@@ -112,15 +117,24 @@ class Decoder(nn.Module):
     depth: int = 0
     output: str = "linear"
     conv_impl: str = "fast"
+    batch_norm: bool = False
 
     @nn.compact
     def __call__(self, h: Array, condition: Array | None = None, train: bool = True) -> Array:
-        del condition, train  # unconditional; no batch norm or dropout
+        del condition  # unconditional
+
+        def act(y):
+            if self.batch_norm:
+                y = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)(y)
+            return nn.elu(y)
+
         base, scales = began_plan(self.image_size, self.depth)
         x = nn.Dense(base * base * self.width, kernel_init=_INIT)(h).reshape(-1, base, base, self.width)
+        if self.batch_norm:
+            x = act(x)  # (the paper's linear projection, normalised when G is)
         for i in range(scales):
-            x = nn.elu(Conv3x3(self.width, self.conv_impl)(x))
-            x = nn.elu(Conv3x3(self.width, self.conv_impl)(x))
+            x = act(Conv3x3(self.width, self.conv_impl)(x))
+            x = act(Conv3x3(self.width, self.conv_impl)(x))
             if i < scales - 1:
                 x = upsample2x(x)
         x = Conv3x3(self.channels, self.conv_impl)(x)
@@ -204,6 +218,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.depth = 0  # scales; 0 = halve down to a 3..8 px base (64 px: 4 scales from 8x8)
     c.down = "stride"  # encoder down-sampling: stride (3x3 stride-2 conv, the paper) | pool (conv + 2x2 average pool)
     c.output = "linear"  # last layer of G and D's decoder: linear (carpedm20; samples clipped to [-1, 1]) | tanh
+    c.g_batch_norm = False  # batch norm before every ELU of G (not the paper's; against G settling on one mode)
     c.head_hidden = 0  # each extra D head (Info-BEGAN's Q) gets its own Dense + ELU of this size; 0 = none
     return c
 
@@ -230,7 +245,7 @@ def build_pair(model_config, image_shape, latent, d_heads=(), d_conditional=True
     if height != width:
         raise ValueError(f"BEGAN needs square images, got {height}x{width}.")
     began_plan(height, mc.depth)  # a ValueError now rather than at init
-    generator = Decoder(height, channels, mc.width, mc.depth, mc.output, mc.conv_impl)
+    generator = Decoder(height, channels, mc.width, mc.depth, mc.output, mc.conv_impl, bool(mc.g_batch_norm))
     discriminator = Autoencoder(mc.width, mc.h_dim, mc.depth, mc.down, mc.output, mc.conv_impl,
                                 tuple(d_heads), mc.head_hidden)
     return generator, discriminator
