@@ -105,6 +105,7 @@ def test_batch_normalised_generator_trains_on_batch_statistics_and_draws_with_ru
     np.testing.assert_allclose(np.asarray(alone[0]), np.asarray(together[0]), atol=1e-5)
     assert float(jnp.abs(together[0] - together[1]).max()) > 0  # (the z differ)
 
+
 def test_infobegan_adds_the_information_terms_to_both_losses():
     gan = gans.create(_tiny("infobegan"), DIGITS)
     assert gan.latent.categorical == (10,) and gan.latent.continuous == 2 and gan.latent.noise_prior == "uniform"

@@ -19,8 +19,9 @@ The number of scales is `depth` (0: as many as halve the image side down to a 3.
 64 -> 8 px and 4 scales as in the paper, 128 -> 8 px and 5, 28 -> 7 px and 3, 32 -> 8 px and
 3). No batch norm in D (the paper has none), so D's passes over real and generated images may
 share one call; G may have it before every ELU (`model.g_batch_norm`, not the paper's: a
-generator normalised per batch is the DCGAN family's guard against drawing one mode). Kernels are Glorot-uniform (TF-slim's default, which carpedm20 uses; the N(0, 0.02)
-of DCGAN shrinks the signal through a dozen ELU layers without normalisation), biases zero.
+generator normalised per batch is the DCGAN family's guard against drawing one mode). Kernels
+are Glorot-uniform (TF-slim's default, which carpedm20 uses; the N(0, 0.02) of DCGAN shrinks the
+signal through a dozen ELU layers without normalisation), biases zero.
 
 Every stride-1 3x3 convolution is zero-padded and is XLA's own (its CPU gradients are fine at
 stride 1), but for the image layer, whose single output channel `conv_impl=fast` computes by
