@@ -352,10 +352,19 @@ def _train(config, workdir, mesh, gan, info, state, scheduled, checkpointer) -> 
 
     with StopRequest(checkpointer.directory) as stop, metric_writers.ensure_flushes(writer):
         step = start_step
+        in_flight = None  # the previous step's metrics: at most one step runs ahead
         while step < num_steps and stop.signal is None:
             with jax.profiler.StepTraceAnnotation("train", step_num=step):
                 batch = next(batches)
                 state, metrics = train_step(state, batch)
+                # Wait for step k-1 once step k is queued. The host still prepares the next
+                # batch while the devices compute, and the queue stays one step deep: XLA's
+                # CPU runtime (jaxlib 0.10) can deadlock when a program with collectives over
+                # several devices is dispatched tens of steps ahead (one device never reaches
+                # the all-reduce; the process aborts after 40 s).
+                if in_flight is not None:
+                    jax.block_until_ready(in_flight)
+                in_flight = metrics
             step += 1
             steps_done += 1
             pending.append(metrics)

@@ -50,8 +50,9 @@ def assert_trees_equal(a, b, atol=0.0):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=0, atol=atol)
 
 
-def launch(repo_root, *args, cwd=None):
-    env = dict(os.environ)
+def launch(repo_root, *args, cwd=None, env=None):
+    """launch.py with `args` to its end; `env` (if given) is added to this process's."""
+    env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, os.path.join(repo_root, "launch.py"), *args],
         capture_output=True, text=True, env=env, cwd=cwd or repo_root, timeout=600,
