@@ -451,6 +451,25 @@ def began_convergence(real_loss: Array, fake_loss: Array, gamma: float = 0.5) ->
     return real + jnp.abs(gamma * real - fake)
 
 
+def pull_away_term(embeddings: Array) -> Array:
+    """EBGAN's repelling regulariser f_PT = 1 / (N (N - 1)) sum_{i != j} cos(s_i, s_j)^2.
+
+    `embeddings` [N, h] are the autoencoder-discriminator's codes of one batch of generated
+    images; the term is 0 for mutually orthogonal codes and 1 for a batch of one repeated code
+    (EBGAN: Zhao, Mathieu & LeCun 2017 in docs/references.md, Eq. 6, added to the generator's
+    loss against mode collapse). A zero code counts as orthogonal to every other (its cosines
+    are 0, its gradient finite). Needs N >= 2.
+    """
+    n = embeddings.shape[0]
+    if n < 2:
+        raise ValueError(f"the pull-away term needs a batch of at least 2 embeddings, got {n}.")
+    norms = jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(embeddings), axis=-1, keepdims=True), 1e-24))
+    unit = embeddings / norms
+    cosines = unit @ unit.T
+    off_diagonal = jnp.sum(jnp.square(cosines)) - jnp.sum(jnp.square(jnp.diagonal(cosines)))
+    return off_diagonal / (n * (n - 1))
+
+
 # --------------------------------------------------------------------------------------------
 # CycleGAN (Zhu et al. 2017; report 001).
 # --------------------------------------------------------------------------------------------

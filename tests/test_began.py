@@ -80,6 +80,40 @@ def test_one_step_matches_the_paper_by_hand():
     assert_trees_equal(jax.device_get(new.generator.params), jax.device_get(g_want), atol=2e-6)
 
 
+def test_pull_away_term_enters_g_loss_only():
+    """`began.pull_away` w adds w f_PT(D's embeddings of the fakes) to L_G (EBGAN's term): the
+    logged term matches a numpy double loop, L_G grows by exactly w times it, L_D and D's update
+    are those of the step without it, and G's update is Adam's first step along the new L_G."""
+    plain = gans.create(_tiny(), DIGITS)
+    pushed = gans.create(_tiny(**{"began.pull_away": 0.5}), DIGITS)
+    state = plain.init_state(jax.random.PRNGKey(0))
+    batch = plain.example_batch(jax.random.PRNGKey(1), 6)
+    new0, m0 = jax.device_get(jax.jit(plain.train_step)(state, batch))
+    new1, m1 = jax.device_get(jax.jit(pushed.train_step)(state, batch))
+
+    parts = pushed.latent.sample(state.step_key(), 6)
+    g_apply = lambda p: pushed.generator.apply({"params": p}, pushed.latent.vector(parts))
+    d_out = lambda x: pushed.discriminator.apply({"params": state.discriminator.params}, x)
+    e = np.asarray(d_out(g_apply(state.generator.params))["embedding"], np.float64)
+    unit = e / np.linalg.norm(e, axis=1, keepdims=True)
+    f_pt = sum((unit[i] @ unit[j]) ** 2 for i in range(6) for j in range(6) if i != j) / 30
+    np.testing.assert_allclose(m1["pull_away"], f_pt, rtol=1e-5)
+    np.testing.assert_allclose(m1["g_loss"], m0["g_loss"] + 0.5 * f_pt, rtol=1e-5)
+    np.testing.assert_allclose(m1["d_loss"], m0["d_loss"], rtol=1e-6)
+    assert "pull_away" not in m0
+    assert_trees_equal(new1.discriminator.params, new0.discriminator.params, atol=0)
+
+    def g_loss(p):
+        out = d_out(g_apply(p))
+        l_fake = jnp.mean(jnp.abs(g_apply(p) - out["reconstruction"]))
+        emb = out["embedding"] / jnp.linalg.norm(out["embedding"], axis=1, keepdims=True)
+        cos2 = jnp.square(emb @ emb.T)
+        return l_fake + 0.5 * (jnp.sum(cos2) - jnp.trace(cos2)) / 30
+
+    g_want = _adam_first_step(state.generator.params, jax.grad(g_loss)(state.generator.params), 1e-4)
+    assert_trees_equal(new1.generator.params, jax.device_get(g_want), atol=2e-6)
+
+
 def test_batch_normalised_generator_trains_on_batch_statistics_and_draws_with_running_ones():
     """`model.g_batch_norm`: G's step normalises by the batch and moves the running statistics
     by PyTorch's momentum 0.1 (flax 0.9); `generate` uses the running ones, so an image does not
@@ -241,6 +275,7 @@ def test_resume_is_bit_exact_with_k_t_and_four_devices_match_one(tmp_path):
     ("began", {"began.gamma": 1.5}, r"began.gamma must be in \(0, 1\]"),
     ("began", {"began.lambda_k": -0.001}, "lambda_k must be >= 0"),
     ("began", {"began.k_0": 2.0}, "k_0 must be in"),
+    ("began", {"began.pull_away": -0.1}, "pull_away must be >= 0"),
     ("began", {"began.lr_plateau_factor": 1.0}, "lr_plateau_factor"),
     ("began", {"gan.d_steps": 5}, "BEGAN does not use"),
     ("began", {"model.down": "max"}, "model.down"),

@@ -371,6 +371,26 @@ def test_began_convergence_measure():
     close(J.began_convergence(1.0, 0.7, 0.7), 1.0)
 
 
+def test_pull_away_term_closed_forms_and_a_double_loop():
+    # Orthogonal codes: 0; one code repeated (any scale): 1; a zero code: orthogonal to all.
+    close(J.pull_away_term(jnp.eye(4)), 0.0)
+    close(J.pull_away_term(jnp.array([[1.0, 2.0], [3.0, 6.0], [-0.5, -1.0]])), 1.0)
+    # [1, 0], [1, 1], [0, 0]: cos^2 = 1/2 for the one non-zero pair, counted twice, over 3 * 2.
+    close(J.pull_away_term(jnp.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])), 2 * 0.5 / 6)
+    assert np.isfinite(np.asarray(jax.grad(J.pull_away_term)(jnp.array([[1.0, 0.0], [0.0, 0.0]])))).all()
+    # Random codes against a float64 double loop over i != j (EBGAN's Eq. 6 as written).
+    e = np.random.default_rng(0).normal(size=(6, 5))
+    ref = sum((e[i] @ e[j] / np.linalg.norm(e[i]) / np.linalg.norm(e[j])) ** 2
+              for i in range(6) for j in range(6) if i != j) / (6 * 5)
+    close(jit_call(J.pull_away_term, jnp.asarray(e, jnp.float32)), ref)
+    # It pushes codes apart: a gradient step on a near-repeated batch lowers it.
+    near = jnp.asarray(e[:1] + 0.1 * e[1:4], jnp.float32)
+    grad = jax.grad(J.pull_away_term)(near)
+    assert float(J.pull_away_term(near - 0.5 * grad)) < float(J.pull_away_term(near))
+    with pytest.raises(ValueError, match="at least 2"):
+        J.pull_away_term(jnp.ones((1, 3)))
+
+
 # ------------------------------------------------------------------------------------------
 # CycleGAN.
 # ------------------------------------------------------------------------------------------

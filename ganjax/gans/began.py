@@ -107,6 +107,7 @@ class BEGAN(Algorithm):
         c.k_0 = 0.0  # initial k_t, in [0, 1]
         c.eta = 1.0  # L(v) = mean |v - D(v)|^eta (1: L1, the paper's)
         c.noise_prior = "uniform"  # z ~ U(-1, 1) (the paper) | normal
+        c.pull_away = 0.0  # weight of EBGAN's pull-away term on D's embeddings of the fakes, in L_G (EBGAN: 0.1); 0 = off
         c.lr_halve_every = 0  # halve the learning rates every N steps (carpedm20: 100000); 0 = off
         c.lr_plateau_factor = 0.0  # multiply them by this in (0, 1) when M_global stalls (paper: 0.5); 0 = off
         c.lr_plateau_window = 1000  # steps whose mean M_global is one plateau reading
@@ -135,6 +136,8 @@ class BEGAN(Algorithm):
             raise ValueError(f"config.began.lambda_k must be >= 0 (the paper: 0.001), got {bc.lambda_k}.")
         if not 0.0 <= bc.k_0 <= 1.0:
             raise ValueError(f"config.began.k_0 must be in [0, 1], got {bc.k_0}.")
+        if bc.pull_away < 0:
+            raise ValueError(f"config.began.pull_away must be >= 0 (EBGAN: 0.1; 0 = off), got {bc.pull_away}.")
         if bc.eta <= 0:
             raise ValueError(f"config.began.eta must be > 0 (1 = L1), got {bc.eta}.")
         if not 0.0 <= bc.lr_plateau_factor < 1.0:
@@ -245,6 +248,9 @@ class BEGAN(Algorithm):
                 extra = extra + weight * value
         d_loss = losses.began_discriminator_loss(l_real, l_fake, k_t) + extra
         g_loss = losses.began_generator_loss(l_fake) + extra
+        if bc.pull_away:
+            metrics["pull_away"] = losses.pull_away_term(out_fake["embedding"])
+            g_loss = g_loss + bc.pull_away * metrics["pull_away"]
         return (d_loss, g_loss), dict(metrics, d_loss=d_loss, g_loss=g_loss)
 
     def train_step(self, state: GANState, batch: dict) -> tuple[GANState, dict]:
