@@ -463,11 +463,9 @@ def pull_away_term(embeddings: Array) -> Array:
     n = embeddings.shape[0]
     if n < 2:
         raise ValueError(f"the pull-away term needs a batch of at least 2 embeddings, got {n}.")
-    norms = jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(embeddings), axis=-1, keepdims=True), 1e-24))
-    unit = embeddings / norms
-    cosines = unit @ unit.T
-    off_diagonal = jnp.sum(jnp.square(cosines)) - jnp.sum(jnp.square(jnp.diagonal(cosines)))
-    return off_diagonal / (n * (n - 1))
+    unit = embeddings / optax.safe_norm(embeddings, 1e-12, axis=-1, keepdims=True)
+    squared_cosines = jnp.square(unit @ unit.T)
+    return (jnp.sum(squared_cosines) - jnp.trace(squared_cosines)) / (n * (n - 1))
 
 
 # --------------------------------------------------------------------------------------------
