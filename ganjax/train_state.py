@@ -91,6 +91,65 @@ class NetState:
     def num_params(self) -> int:
         return sum(x.size for x in jax.tree.leaves(self.params))
 
+    def with_data_batch_stats(self, images, *args, batch_size: int = 500, rngs=None) -> "NetState":
+        """This network with its batch-norm means and variances re-estimated on `images`
+        ("precise BN", Wu & Johnson 2021 in docs/references.md); other statistics (spectral
+        norm's vectors) and the parameters unchanged. `args` follow the images in `apply_fn`.
+
+        The running averages a GAN's D ends with mix the real and the generated batches it
+        normalised; a head that reads real images (InfoGAN's Q) wants the real images' own.
+        Each batch of `batch_size` images runs in training mode; Flax's BatchNorm then moves its
+        average ra <- m ra + (1 - m) b towards the batch's b, so one pass from ra = 0 and one from
+        ra = 1 give (1 - m) b and m + (1 - m) b, whence b for any momentum m. Over the batches:
+        mean = E_b[mean_b], var = E_b[var_b + mean_b^2] - mean^2 (whole batches only; the
+        remainder is dropped, so at least `batch_size` images are needed).
+        """
+        if not self.batch_stats:
+            return self
+        n = (len(images) // batch_size) * batch_size
+        if n == 0:
+            raise ValueError(f"with_data_batch_stats needs at least batch_size={batch_size} images, got {len(images)}.")
+
+        def is_moment(path) -> bool:
+            return getattr(path[-1], "key", None) in ("mean", "var")
+
+        def start(value):
+            return jax.tree_util.tree_map_with_path(
+                lambda p, x: jnp.full_like(x, value) if is_moment(p) else x, self.batch_stats
+            )
+
+        @jax.jit
+        def batch_moments(params, from0, from1, x):
+            _, from0 = self.apply_train(params, x, *args, batch_stats=from0, rngs=rngs)
+            _, from1 = self.apply_train(params, x, *args, batch_stats=from1, rngs=rngs)
+            return jax.tree.map(lambda a, b: a / (1.0 - (b - a)), from0, from1)
+
+        zeros, ones = start(0.0), start(1.0)
+        means, squares = None, None
+        for i in range(0, n, batch_size):
+            b = batch_moments(self.params, zeros, ones, images[i:i + batch_size])
+            m = _moments(b, "mean")
+            sq = {k: b_var + m[k] ** 2 for k, b_var in _moments(b, "var").items()}
+            means = m if means is None else jax.tree.map(jnp.add, means, m)
+            squares = sq if squares is None else jax.tree.map(jnp.add, squares, sq)
+        k = n // batch_size
+        mean = {p: v / k for p, v in means.items()}
+        var = {p: squares[p] / k - mean[p] ** 2 for p in squares}
+
+        def replace(path, x):
+            if not is_moment(path):
+                return x
+            key = jax.tree_util.keystr(path[:-1])
+            return (mean if path[-1].key == "mean" else var)[key].astype(x.dtype)
+
+        return self.replace(batch_stats=jax.tree_util.tree_map_with_path(replace, self.batch_stats))
+
+
+def _moments(stats: PyTree, name: str) -> dict[str, jax.Array]:
+    """The leaves `name` ("mean" or "var") of a batch_stats tree, keyed by their module's path."""
+    flat = jax.tree_util.tree_flatten_with_path(stats)[0]
+    return {jax.tree_util.keystr(p[:-1]): v for p, v in flat if getattr(p[-1], "key", None) == name}
+
 
 @struct.dataclass
 class RunState:

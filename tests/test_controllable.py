@@ -151,6 +151,38 @@ def test_recover_codes_reads_q():
     assert out["cat"].shape == (3, 1) and out["cont"].shape == (3, 2) and out["cat_logits"][0].shape == (3, 10)
 
 
+def test_code_accuracy_reads_real_digits_with_real_batch_statistics(tmp_path):
+    from ganjax import evaluators, runs
+    from ganjax.data import pipeline
+
+    config = load_config(None, "infogan_mnist")
+    config.evals = {}
+    config.train.num_steps = 3
+    train.train_and_evaluate(config, str(tmp_path))
+    trained = runs.load_trained(str(tmp_path))
+    gan, state = trained.algorithm, trained.state
+    test_x, test_y = pipeline.load_arrays(config.data, "test", limit=100)[:2]
+    train_x = pipeline.load_arrays(config.data, config.data.split)[0]
+
+    def by_hand(s):
+        logits = np.asarray(gan.recover_codes(s, test_x)["cat_logits"][0])
+        return codes.categorical_code_accuracy(logits, test_y, num_codes=10, num_classes=10).accuracy
+
+    d_real = state.discriminator.with_data_batch_stats(
+        train_x, None, batch_size=min(500, len(train_x)), rngs={"dropout": jax.random.PRNGKey(0)})
+    before, after = state.discriminator.batch_stats, d_real.batch_stats
+    assert not np.allclose(jax.tree.leaves(before)[0], jax.tree.leaves(after)[0])
+    accuracy = {"real": by_hand(state.replace(discriminator=d_real)), "running": by_hand(state)}
+    for mode, other in [("real", "running"), ("running", "real")]:
+        entry = evaluators.entry("code_accuracy", num_images=100, batch_stats=mode)
+        out = dict(evaluators.get("code_accuracy")("codes", entry, config, gan, str(tmp_path)).run(state, 3))
+        assert out["codes"] == pytest.approx(accuracy[mode]) and out[f"codes_{other}"] == pytest.approx(accuracy[other])
+        assert out["codes_confusion"].ndim == 3 and f"codes_{mode}" not in out
+    with pytest.raises(ConfigError, match="batch_stats='mixed'"):
+        evaluators.get("code_accuracy")("codes", evaluators.entry("code_accuracy", batch_stats="mixed"),
+                                        config, gan, str(tmp_path))
+
+
 # --------------------------------------------------------------------------------------------
 # Factor measures of the traversal evaluator.
 # --------------------------------------------------------------------------------------------
