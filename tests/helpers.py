@@ -50,6 +50,23 @@ def assert_trees_equal(a, b, atol=0.0):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=0, atol=atol)
 
 
+def assert_trees_match_across_devices(a, b, max_drift: float, atol: float = 2e-4, fraction: float = 0.02):
+    """Parameters of two runs that differ only in the order of float sums (1 vs 4 devices, or
+    another CPU's XLA code): all but `fraction` of each leaf's elements within `atol`, and every
+    element within `max_drift`. Adam divides by the gradient's own scale, so a weight whose
+    gradient is rounding noise may move by up to the learning rate per step in either run: pass
+    `max_drift` = 2 x learning rate x steps."""
+    import jax
+
+    flat_a, tree_a = jax.tree.flatten(a)
+    flat_b, tree_b = jax.tree.flatten(b)
+    assert tree_a == tree_b
+    for x, y in zip(flat_a, flat_b):
+        diff = np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))
+        assert diff.max(initial=0.0) <= max_drift, (diff.max(), max_drift)
+        assert np.mean(diff > atol) <= fraction, (np.mean(diff > atol), diff.max())
+
+
 def launch(repo_root, *args, cwd=None, env=None):
     """launch.py with `args` to its end; `env` (if given) is added to this process's."""
     env = {**os.environ, **(env or {})}

@@ -13,7 +13,7 @@ from ganjax import gans, losses, train
 from ganjax.data.core import DataInfo
 from ganjax.errors import ConfigError
 from ganjax.metrics import codes
-from tests.helpers import assert_trees_equal, launch, load_config, tiny_algorithm_config
+from tests.helpers import assert_trees_equal, assert_trees_match_across_devices, launch, load_config, tiny_algorithm_config
 
 LABELS = DataInfo("digits", (28, 28, 1), 10, tuple("0123456789"), 100)
 ATTRIBUTES = DataInfo("faces", (32, 32, 3), 0, (), 100, attribute_names=("a", "b", "c", "d"))
@@ -252,7 +252,8 @@ def test_resume_is_bit_exact_and_four_devices_match_one(tmp_path, config_name):
     assert jax.device_count() == 4
     config.mesh.num_devices = 4
     four = train.train_and_evaluate(config, str(tmp_path / "four"))
-    assert_trees_equal(_params(straight), _params(four), atol=2e-4)
+    lr = max(config.optim.g_lr, config.optim.d_lr)
+    assert_trees_match_across_devices(_params(straight), _params(four), max_drift=2 * lr * config.train.num_steps)
 
 
 @pytest.mark.parametrize("config_name", ["acgan_celeba64", "wacgan_celeba64"])

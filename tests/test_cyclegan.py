@@ -147,7 +147,10 @@ def test_networks_shapes_and_conv_impls_agree(sampling):
     assert float(jnp.abs(y).max()) <= 1.0
     flat_f, flat_n = jax.tree.leaves(outs["fast"]), jax.tree.leaves(outs["native"])
     for a, b in zip(flat_f, flat_n):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-4)
+        # float32 sums in another order: the error scales with the tensor's largest entries (the
+        # gradients reach ~60 here), so the tolerance is relative to them, not to each element.
+        scale = max(1.0, float(np.abs(np.asarray(b)).max()))
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-5 * scale)
 
 
 # --------------------------------------------------------------------------------------------
