@@ -118,16 +118,10 @@ class NetState:
                 lambda p, x: jnp.full_like(x, value) if is_moment(p) else x, self.batch_stats
             )
 
-        @jax.jit
-        def batch_moments(params, from0, from1, x):
-            _, from0 = self.apply_train(params, x, *args, batch_stats=from0, rngs=rngs)
-            _, from1 = self.apply_train(params, x, *args, batch_stats=from1, rngs=rngs)
-            return jax.tree.map(lambda a, b: a / (1.0 - (b - a)), from0, from1)
-
         zeros, ones = start(0.0), start(1.0)
         means, squares = None, None
         for i in range(0, n, batch_size):
-            b = batch_moments(self.params, zeros, ones, images[i:i + batch_size])
+            b = _train_mode_batch_moments(self, zeros, ones, images[i:i + batch_size], args, rngs)
             m = _moments(b, "mean")
             sq = {k: b_var + m[k] ** 2 for k, b_var in _moments(b, "var").items()}
             means = m if means is None else jax.tree.map(jnp.add, means, m)
@@ -143,6 +137,16 @@ class NetState:
             return (mean if path[-1].key == "mean" else var)[key].astype(x.dtype)
 
         return self.replace(batch_stats=jax.tree_util.tree_map_with_path(replace, self.batch_stats))
+
+
+@jax.jit
+def _train_mode_batch_moments(net: NetState, from0: PyTree, from1: PyTree, x, args: tuple, rngs) -> PyTree:
+    """One batch's own batch-norm moments b, from the averages of two training-mode passes that
+    start at 0 and at 1: (1 - m) b and m + (1 - m) b give b = a0 / (1 - (a1 - a0)). A module-level
+    jit (the network is an argument, its `apply_fn` static) compiles once per network and shape."""
+    _, from0 = net.apply_train(net.params, x, *args, batch_stats=from0, rngs=rngs)
+    _, from1 = net.apply_train(net.params, x, *args, batch_stats=from1, rngs=rngs)
+    return jax.tree.map(lambda a, b: a / (1.0 - (b - a)), from0, from1)
 
 
 def _moments(stats: PyTree, name: str) -> dict[str, jax.Array]:

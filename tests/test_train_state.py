@@ -68,3 +68,19 @@ def test_a_network_without_batch_norm_is_returned_as_is():
     module = nn.Dense(2)
     net = NetState.create(module.apply, module.init(jax.random.PRNGKey(0), jnp.zeros((1, 3))), optax.sgd(0.1))
     assert net.with_data_batch_stats(np.zeros((4, 3), np.float32), batch_size=2) is net
+
+
+def test_compiles_once_per_network_and_shape():
+    """An evaluator re-estimates the statistics at every evaluation with new parameters: the
+    training-mode passes compile on the first call only."""
+    from ganjax import train_state
+
+    net = _net()
+    x = np.random.default_rng(2).normal(size=(20, 4)).astype(np.float32)
+    net.with_data_batch_stats(x, batch_size=10)
+    compiled = train_state._train_mode_batch_moments._cache_size()
+    later = net.replace(params=jax.tree.map(lambda p: p + 1.0, net.params))
+    new = later.with_data_batch_stats(x, batch_size=10)
+    assert train_state._train_mode_batch_moments._cache_size() == compiled
+    h1 = x @ np.asarray(later.params["d1"]["kernel"]) + np.asarray(later.params["d1"]["bias"])
+    np.testing.assert_allclose(new.batch_stats["bn1"]["mean"], h1.mean(0), rtol=1e-4, atol=1e-4)
