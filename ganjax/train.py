@@ -176,6 +176,7 @@ class StopRequest:
         self._previous = {}
         self._wakeup = None
         self._watcher: threading.Thread | None = None
+        self._exiting = threading.Lock()
 
     def __enter__(self):
         if threading.current_thread() is not threading.main_thread():
@@ -191,9 +192,13 @@ class StopRequest:
         return self
 
     def _handle(self, signum, frame):
+        """The main thread's view: the first signal sets the flag; a second one that reaches
+        it (the watcher normally stops first) stops the process as well."""
         del frame
         if self.signal is None:
             self.signal = signum
+        else:
+            self._stop_now()
 
     def _watch(self, read_fd: int) -> None:
         """Counts signals as they arrive; says so at the first (from this thread, so the line
@@ -226,6 +231,8 @@ class StopRequest:
                 self._stop_now()
 
     def _stop_now(self) -> None:
+        if not self._exiting.acquire(blocking=False):
+            return  # the other thread is already ending the process
         if self.checkpoint_dir and os.path.isdir(self.checkpoint_dir):
             for name in os.listdir(self.checkpoint_dir):
                 if name.endswith(".orbax-checkpoint-tmp"):
@@ -235,14 +242,16 @@ class StopRequest:
         os._exit(128 + signal.SIGINT)
 
     def __exit__(self, *exc):
+        # Handlers first, then the watcher: a signal at any moment of the exit is still seen by
+        # one of them. After a stop by signal, a further one during shutdown ends the process
+        # quietly (SIG_DFL).
+        for sig, handler in self._previous.items():
+            signal.signal(sig, signal.SIG_DFL if self.signal is not None else handler)
         if self._wakeup is not None:
             write, previous_fd = self._wakeup
             signal.set_wakeup_fd(previous_fd)
             os.close(write)  # the watcher reads end-of-file, closes the read end and ends
             self._watcher.join(timeout=10)
-        for sig, handler in self._previous.items():
-            # After a stop by signal, a further one during shutdown ends the process quietly.
-            signal.signal(sig, signal.SIG_DFL if self.signal is not None else handler)
         return False
 
 
@@ -353,7 +362,8 @@ def _train(config, workdir, mesh, gan, info, state, scheduled, checkpointer) -> 
     with StopRequest(checkpointer.directory) as stop, metric_writers.ensure_flushes(writer):
         step = start_step
         in_flight = None  # the previous step's metrics: at most one step runs ahead
-        while step < num_steps and stop.signal is None:
+        stopping = False  # read once per step: a stop always saves the step it ends on
+        while step < num_steps and not stopping:
             with jax.profiler.StepTraceAnnotation("train", step_num=step):
                 batch = next(batches)
                 state, metrics = train_step(state, batch)
@@ -385,11 +395,12 @@ def _train(config, workdir, mesh, gan, info, state, scheduled, checkpointer) -> 
             # orbax can keep the best one beside the latest.
             best = config.train.best_metric
             scored = {best: evaluated[best]} if best in evaluated else None
+            stopping = stop.signal is not None
             if (
                 step % config.train.checkpoint_every == 0
                 or last
                 or scored
-                or stop.signal is not None
+                or stopping
                 or checkpointer.reached_preemption(step)
             ):
                 checkpointer.save(step, state, metrics=scored)
