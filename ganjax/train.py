@@ -362,7 +362,7 @@ def _train(config, workdir, mesh, gan, info, state, scheduled, checkpointer) -> 
     with StopRequest(checkpointer.directory) as stop, metric_writers.ensure_flushes(writer):
         step = start_step
         in_flight = None  # the previous step's metrics: at most one step runs ahead
-        stopping = False  # read once per step: a stop always saves the step it ends on
+        stopping = stop.signal is not None  # read once per step: a stop saves the step it ends on
         while step < num_steps and not stopping:
             with jax.profiler.StepTraceAnnotation("train", step_num=step):
                 batch = next(batches)
