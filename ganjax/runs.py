@@ -298,25 +298,25 @@ def init_from(state, workdir: str, networks: tuple[str, ...], restore: str | int
     return state.replace(**updates)
 
 
-def match_codes(trained: Trained, split: str = "test", batch_size: int = 500):
+def match_codes(trained: Trained, split: str = "test"):
     """InfoGAN (any algorithm with a Q head, `recover_codes`): which of the run's classes each
     value of the first categorical code draws, by Hungarian matching of the codes Q reads from
     the real images of `split` to their labels (`metrics.codes.categorical_code_accuracy`).
+    Q reads them with the batch-norm statistics the run's `code_accuracy` evaluator uses
+    (`evals.<name>.batch_stats`: `real` re-estimates D's on the training images; `running`,
+    also without such an evaluator, keeps D's own), so the names agree with the reported accuracy.
 
     Returns the `CodeMatch`: `mapping` {code value: run class} (values left unmatched are
     absent) and the matched `accuracy`. Used by job=synthesize (labels of the export) and
     job=edit (the class an edited code draws).
     """
     from ganjax.data import pipeline
-    from ganjax.metrics import codes
+    from ganjax.evaluators import code_accuracy
 
-    algorithm = trained.algorithm
+    algorithm, state, data = trained.algorithm, trained.state, trained.config.data
     if not algorithm.info.num_classes:
         raise ConfigError("Naming InfoGAN's codes by class needs a dataset with class labels.")
-    images, labels = pipeline.load_arrays(trained.config.data, split)[:2]
-    recover = jax.jit(algorithm.recover_codes)
-    logits = [recover(trained.state, images[i:i + batch_size])["cat_logits"][0]
-              for i in range(0, len(images), batch_size)]
-    return codes.categorical_code_accuracy(
-        jax.numpy.concatenate(logits), labels, num_codes=algorithm.latent.categorical[0],
-        num_classes=algorithm.info.num_classes)
+    images, labels = pipeline.load_arrays(data, split)[:2]
+    if code_accuracy.configured_batch_stats(trained.config) == "real" and state.discriminator.batch_stats:
+        state = code_accuracy.with_real_batch_stats(state, pipeline.load_arrays(data, data.split)[0])
+    return code_accuracy.match_codes(algorithm, state, images, labels)

@@ -10,8 +10,8 @@ generator is told:
 * a class label (conditional DCGAN family, ACGAN): `num_per_class` samples of every class;
 * InfoGAN's or Info-BEGAN's categorical code: `num_per_class` samples of every value of the
   first code, labelled with the real class Q matches it to on the real `code_split` (Hungarian
-  matching, as `evals.code_accuracy`; the matched accuracy goes in `synthesize.json`); codes
-  left unmatched are not exported;
+  matching, as `evals.code_accuracy`, with Q reading under the same batch statistics; the
+  matched accuracy goes in `synthesize.json`); codes left unmatched are not exported;
 * an attribute vector (ACGAN on CelebA or the digit attributes): `num_per_class` samples whose
   vectors are those of random real training images (the real joint distribution), with the
   settings of `attributes` forced (e.g. `Smiling=1,Male=0`); the vectors are the `attributes`
@@ -52,6 +52,7 @@ from absl import logging
 
 from ganjax import evaluators, images as image_lib, runs
 from ganjax.data import pipeline, writer
+from ganjax.evaluators import code_accuracy
 from ganjax.errors import ConfigError
 
 
@@ -166,7 +167,8 @@ def _groups(trained, sc, config, full_names):
                   for code in sorted(mapping, key=mapping.get)]
         mode = "categorical_code"
         summary_extra = {"code_to_class": {str(code): names[int(indices[c])] for code, c in mapping.items()},
-                         "code_accuracy": accuracy, "code_split": sc.code_split}
+                         "code_accuracy": accuracy, "code_split": sc.code_split,
+                         "code_batch_stats": code_accuracy.configured_batch_stats(trained.config)}
     elif latent.num_attributes:
         forced = _forced_attributes(sc.attributes, tuple(info.attribute_names))
         real = _real_attributes(config.data, sc.num_per_class * sc.max_draws_factor, sc.seed)

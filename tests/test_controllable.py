@@ -164,9 +164,9 @@ def test_code_accuracy_reads_real_digits_with_real_batch_statistics(tmp_path):
     test_x, test_y = pipeline.load_arrays(config.data, "test", limit=100)[:2]
     train_x = pipeline.load_arrays(config.data, config.data.split)[0]
 
-    def by_hand(s):
-        logits = np.asarray(gan.recover_codes(s, test_x)["cat_logits"][0])
-        return codes.categorical_code_accuracy(logits, test_y, num_codes=10, num_classes=10).accuracy
+    def by_hand(s, x=test_x, y=test_y):
+        logits = np.asarray(gan.recover_codes(s, x)["cat_logits"][0])
+        return codes.categorical_code_accuracy(logits, y, num_codes=10, num_classes=10).accuracy
 
     d_real = state.discriminator.with_data_batch_stats(
         train_x, None, batch_size=min(500, len(train_x)), rngs={"dropout": jax.random.PRNGKey(0)})
@@ -181,6 +181,13 @@ def test_code_accuracy_reads_real_digits_with_real_batch_statistics(tmp_path):
     with pytest.raises(ConfigError, match="batch_stats='mixed'"):
         evaluators.get("code_accuracy")("codes", evaluators.entry("code_accuracy", batch_stats="mixed"),
                                         config, gan, str(tmp_path))
+    # job=synthesize / edit name the codes with the statistics of the run's evaluator (whole split).
+    whole = pipeline.load_arrays(config.data, "test")[:2]
+    for mode, s in [("running", state), ("real", state.replace(discriminator=d_real))]:
+        trained.config.evals = {"codes": evaluators.entry("code_accuracy", batch_stats=mode)}
+        assert runs.match_codes(trained, "test").accuracy == pytest.approx(by_hand(s, *whole))
+    trained.config.evals = {}
+    assert runs.match_codes(trained, "test").accuracy == pytest.approx(by_hand(state, *whole))
 
 
 # --------------------------------------------------------------------------------------------

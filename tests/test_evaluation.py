@@ -222,7 +222,7 @@ def test_synthesize_labels_unconditional_infogan_and_attribute_generators(tmp_pa
     _, examples = _load(summary["tfds_dir"])
     assert summary["mode"] == "categorical_code" and len(summary["code_to_class"]) == 10
     assert sorted(set(e["label"] for e in examples)) == list(range(10)) and len(examples) == 30
-    assert 0.0 < summary["code_accuracy"] <= 1.0
+    assert 0.0 < summary["code_accuracy"] <= 1.0 and summary["code_batch_stats"] == "running"  # no evaluator
     # ACGAN on the digit attributes: the attribute vectors are a feature, forced settings hold.
     config = load_config(None, "acgan_digit_attributes")
     config.evals = {}

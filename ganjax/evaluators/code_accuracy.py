@@ -65,9 +65,12 @@ class Evaluator(evaluators.Evaluator):
             self._real = pipeline.load_arrays(self.config.data, self.entry.split,
                                               limit=self.entry.num_images or None)[:2]
         images, labels = self._real
-        matches = {"running": self._match(state, images, labels)}
+        matches = {"running": match_codes(self.algorithm, state, images, labels, recover=self._recover)}
         if state.discriminator.batch_stats:
-            matches["real"] = self._match(self.with_real_batch_stats(state), images, labels)
+            if self._train_images is None:
+                self._train_images = pipeline.load_arrays(self.config.data, self.config.data.split)[0]
+            real = with_real_batch_stats(state, self._train_images, self.entry.stats_batch_size)
+            matches["real"] = match_codes(self.algorithm, real, images, labels, recover=self._recover)
         match = matches.pop(self.entry.batch_stats, matches["running"])
         yield self.name, match.accuracy
         for other, m in matches.items():
@@ -76,26 +79,40 @@ class Evaluator(evaluators.Evaluator):
         rest = [c for c in range(match.confusion.shape[0]) if c not in match.mapping]
         yield f"{self.name}_confusion", confusion_image(match.confusion[order + rest], order + rest, step)
 
-    def _match(self, state, images, labels) -> codes.CodeMatch:
-        logits = np.concatenate([
-            np.asarray(self._recover(state, images[i:i + 500])["cat_logits"][0])
-            for i in range(0, len(images), 500)
-        ])
-        return codes.categorical_code_accuracy(
-            logits, labels, num_codes=self.algorithm.latent.categorical[0],
-            num_classes=self.algorithm.info.num_classes,
-        )
 
-    def with_real_batch_stats(self, state):
-        """`state` with D's batch-norm statistics re-estimated on the real training images."""
-        if self._train_images is None:
-            self._train_images = pipeline.load_arrays(self.config.data, self.config.data.split)[0]
-        n = len(self._train_images)
-        d = state.discriminator.with_data_batch_stats(
-            self._train_images, None, batch_size=min(self.entry.stats_batch_size, n),
-            rngs={"dropout": jax.random.PRNGKey(0)},
-        )
-        return state.replace(discriminator=d)
+def match_codes(algorithm, state, images, labels, batch_size: int = 500, recover=None) -> codes.CodeMatch:
+    """Q's first categorical code on `images` (batches of `batch_size`), matched one-to-one to
+    `labels` (Hungarian, `metrics.codes.categorical_code_accuracy`). `recover`: a compiled
+    `algorithm.recover_codes` to reuse (compiled here if None)."""
+    recover = recover or jax.jit(algorithm.recover_codes)
+    logits = np.concatenate([
+        np.asarray(recover(state, images[i:i + batch_size])["cat_logits"][0])
+        for i in range(0, len(images), batch_size)
+    ])
+    return codes.categorical_code_accuracy(
+        logits, labels, num_codes=algorithm.latent.categorical[0], num_classes=algorithm.info.num_classes,
+    )
+
+
+def with_real_batch_stats(state, train_images, batch_size: int = 500):
+    """`state` with D's batch-norm statistics re-estimated on the real training images
+    (`NetState.with_data_batch_stats`; D's dropout drawn with a fixed key: the same state gives the
+    same statistics)."""
+    d = state.discriminator.with_data_batch_stats(
+        train_images, None, batch_size=min(batch_size, len(train_images)),
+        rngs={"dropout": jax.random.PRNGKey(0)},
+    )
+    return state.replace(discriminator=d)
+
+
+def configured_batch_stats(config) -> str:
+    """The statistics the run's `code_accuracy` evaluator reads Q with (the first such entry of
+    `config.evals`), so jobs that name codes by class agree with the reported accuracy;
+    'running' for a run without one."""
+    for entry in config.get("evals", {}).values():
+        if entry.get("type") == "code_accuracy":
+            return entry.get("batch_stats", "running")
+    return "running"
 
 
 def confusion_image(confusion: np.ndarray, code_order, step: int) -> np.ndarray:
