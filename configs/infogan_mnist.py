@@ -32,8 +32,8 @@ the fresh seeds 3, 4, 5 that the README reports it on.
 10,000 steps (7,000 until the fresh seeds 3, 4, 5 fell short at 7,000 with a median of 94.2%):
 the code accuracy still rose by ~1 point between 5,000 and 7,000 steps (median over seeds 0, 1,
 2), and seeds 3, 4, 5 resumed from their 7,000-step checkpoints to 10,000 (a constant learning
-rate, so the same as 10,000 from the start) read 95.8 / 96.6 / 94.0%, median 95.8% (the README's
-results, with seeds 0, 1, 2 at 10,000). Single evaluations swing by a point or more from one to
+rate, so the same as 10,000 from the start) read 95.8 / 96.6 / 94.0%, median 95.8%, and seeds 0, 1, 2
+likewise resumed 96.6 / 96.2 / 96.4% (the README's results). Single evaluations swing by a point or more from one to
 the next, 500 steps apart. Three seeds with their median, spread and curve:
 
     python benchmarks/seeds.py --config=configs/infogan_mnist.py --metric=eval/code_accuracy \
