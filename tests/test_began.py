@@ -272,8 +272,8 @@ def test_resume_is_bit_exact_with_k_t_and_four_devices_match_one(tmp_path):
 
 
 @pytest.mark.parametrize("name, overrides, needle", [
-    ("began", {"began.gamma": 0.0}, r"began.gamma must be in \(0, 1\]"),
-    ("began", {"began.gamma": 1.5}, r"began.gamma must be in \(0, 1\]"),
+    ("began", {"began.gamma": 0.0}, "began.gamma must be > 0"),
+    ("began", {"began.gamma": -0.5}, "began.gamma must be > 0"),
     ("began", {"began.lambda_k": -0.001}, "lambda_k must be >= 0"),
     ("began", {"began.k_0": 2.0}, "k_0 must be in"),
     ("began", {"began.pull_away": -0.1}, "pull_away must be >= 0"),
@@ -290,7 +290,7 @@ def test_bad_began_configs_are_config_errors(name, overrides, needle):
 
 def test_began_config_errors_are_one_line_and_code_evaluators_need_a_q_head(repo_root, tmp_path):
     result = launch(repo_root, "--config=configs/began_mnist.py:tiny", f"--workdir={tmp_path / 'w'}",
-                    "--config.began.gamma=1.5")
+                    "--config.began.gamma=-0.5")
     errors = [l for l in result.stderr.splitlines() if l.startswith("ganjax: error:")]
     assert result.returncode == 2 and len(errors) == 1 and "began.gamma" in errors[0], result.stderr[-2000:]
     assert not (tmp_path / "w").exists()

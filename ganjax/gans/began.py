@@ -102,7 +102,7 @@ class BEGAN(Algorithm):
     def default_config(cls) -> ml_collections.ConfigDict:
         """`config.began`: the equilibrium and the learning-rate decays."""
         c = ml_collections.ConfigDict()
-        c.gamma = 0.5  # diversity ratio E[L(G(z))] / E[L(x)] in (0, 1] (paper: 0.5; 0.75 more diverse)
+        c.gamma = 0.5  # diversity ratio E[L(G(z))] / E[L(x)] > 0 (paper: 0.5 to 0.75; > 1: fakes harder than real)
         c.lambda_k = 0.001  # proportional gain of k_t (>= 0)
         c.k_0 = 0.0  # initial k_t, in [0, 1]
         c.eta = 1.0  # L(v) = mean |v - D(v)|^eta (1: L1, the paper's)
@@ -130,8 +130,8 @@ class BEGAN(Algorithm):
         """ValueError (a one-line ConfigError at `gans.create`) on a bad `began.*` value or a
         two-player knob (`gan.*`) that BEGAN's step would ignore."""
         bc = config.began
-        if not 0.0 < bc.gamma <= 1.0:
-            raise ValueError(f"config.began.gamma must be in (0, 1] (the paper: 0.5 to 0.75), got {bc.gamma}.")
+        if not bc.gamma > 0.0:
+            raise ValueError(f"config.began.gamma must be > 0 (the paper: 0.5 to 0.75), got {bc.gamma}.")
         if bc.lambda_k < 0:
             raise ValueError(f"config.began.lambda_k must be >= 0 (the paper: 0.001), got {bc.lambda_k}.")
         if not 0.0 <= bc.k_0 <= 1.0:
