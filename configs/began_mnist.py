@@ -7,7 +7,7 @@ for every z after 1,000 steps (the known MNIST failure, carpedm20/BEGAN-tensorfl
 settings were the best of the fixes tried (docs/controllable.md): lambda_k 0.01, lr 5e-4, and
 G's loss also carries EBGAN's pull-away term on D's embeddings of the fakes with weight 0.3
 (`began.pull_away`; without it G draws thin 1s only). gamma is 1.5, beyond the paper's range:
-G's images are held 1.5 times harder to reconstruct than real digits (k_t 0.08-0.27), which
+G's images are held 1.5 times harder to reconstruct than real digits (k_t 0.08-0.39), which
 turned rough strokes into digits (FID 90 / 95 / 143 over seeds 0 / 1 / 2 against 214 / 137 / 163
 at gamma 1.0); the digits stay uneven (6.3-17.7% at best); gamma 1.75 and 2.0 break the run
 (FID 400-570). 6,000 steps.
