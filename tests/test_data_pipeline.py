@@ -3,6 +3,7 @@ sampling, augmentation, exact resume, two-domain (CycleGAN) batches, errors befo
 and the dataset_stats job."""
 
 import json
+import multiprocessing
 import os
 
 import numpy as np
@@ -279,3 +280,38 @@ def test_offline_digits_through_the_same_code(mesh):
     _, labels, info = pipeline.load_arrays(c.data)
     assert info.class_names == ("3", "8") and info.class_counts == (450, 450)
     assert np.bincount(labels).tolist() == [450, 450]
+
+
+def _count_offline_digits(data_dir, barrier, results):
+    """Child process of the test below: open the offline digits in `data_dir` once every child
+    is ready, and report the number of training examples or the error."""
+    from ganjax.config import base_config
+    from ganjax.data import pipeline as child_pipeline
+
+    c = base_config()
+    c.data.data_dir = data_dir
+    barrier.wait()
+    try:
+        _, info = child_pipeline.load_split(c.data)
+        results.put(("ok", info.num_train_examples))
+    except BaseException as e:  # reported to the parent, which asserts on it
+        results.put(("error", f"{type(e).__name__}: {e}"))
+
+
+def test_two_jobs_preparing_one_fresh_data_dir_at_once(tmp_path):
+    """Two processes opening a dataset that is not yet prepared, at the same moment: one prepares
+    it (holding `<data_dir>/mnist_offline/.prepare.lock`), the other waits and reads it. Without
+    the lock the second failed renaming its copy onto the first's (FileExistsError)."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(3), ctx.Queue()
+    children = [ctx.Process(target=_count_offline_digits, args=(str(tmp_path), barrier, results))
+                for _ in range(2)]
+    for child in children:
+        child.start()
+    barrier.wait(timeout=120)
+    outcomes = [results.get(timeout=300) for _ in children]
+    for child in children:
+        child.join(timeout=60)
+    assert outcomes == [("ok", 4500), ("ok", 4500)], outcomes
+    assert (tmp_path / "mnist_offline" / ".prepare.lock").exists()
+    assert not [p.name for p in (tmp_path / "mnist_offline").iterdir() if "incomplete" in p.name]

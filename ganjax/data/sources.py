@@ -18,7 +18,9 @@ labels never decode an image.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import os
 import re
 from typing import Callable
@@ -95,14 +97,60 @@ def _builder(name: str, data_config, *, prepare: str, builder_kwargs=None):
     manually downloaded files when they are in the manual dir).
     """
     data_dir = data_config.get("data_dir") or None
+
+    def make():
+        try:
+            return tfds.builder(name, data_dir=data_dir, **(builder_kwargs or {}))
+        except tfds.core.registered.DatasetNotFoundError as e:
+            raise DatasetError(f"tfds has no dataset named {name!r}: {e}") from None
+
+    builder = make()
+    if builder.is_prepared() and prepare != "manual":
+        return builder
+    with _preparation_lock(builder):
+        # Built again: another process may have prepared it while this one waited.
+        return _prepared(make(), name, data_config, prepare, builder_kwargs)
+
+
+@contextlib.contextmanager
+def _preparation_lock(builder):
+    """An exclusive lock on `<data_dir>/<name>[/<config>]/.prepare.lock` while this process
+    prepares the dataset: two jobs started at once on a fresh data dir would otherwise both
+    prepare it and the second would fail renaming its copy onto the first's (tfds writes to a
+    temporary dir, then renames). The other waits, then finds the dataset prepared. No lock on
+    non-local data dirs (gs://...) or where the lock file cannot be created (a read-only copy).
+    """
+    root = os.path.dirname(os.fspath(builder.data_dir))
+    if "://" in root:
+        yield
+        return
     try:
-        builder = tfds.builder(name, data_dir=data_dir, **(builder_kwargs or {}))
-    except tfds.core.registered.DatasetNotFoundError as e:
-        raise DatasetError(f"tfds has no dataset named {name!r}: {e}") from None
+        os.makedirs(root, exist_ok=True)
+        handle = open(os.path.join(root, ".prepare.lock"), "a")
+    except OSError:
+        yield
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            message = f"{builder.name}: another process is preparing {root}; waiting for it"
+            logging.info(message)
+            print(message, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _prepared(builder, name: str, data_config, prepare: str, builder_kwargs):
+    """`builder` with its data on disk (see `_builder`); called holding the preparation lock."""
     if builder.is_prepared():
         if prepare == "manual":
             return _prepared_from_current_source(builder, data_config, builder_kwargs)
         return builder
+    data_dir = data_config.get("data_dir") or None
     where = builder.data_dir
     if prepare == "local":
         builder.download_and_prepare()
