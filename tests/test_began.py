@@ -114,6 +114,39 @@ def test_pull_away_term_enters_g_loss_only():
     assert_trees_equal(new1.generator.params, jax.device_get(g_want), atol=2e-6)
 
 
+def test_latent_constraint_enters_d_loss_only():
+    """`began.latent_constraint` alpha adds alpha mean|Enc(G(z)) - z| to L_D (BEGAN-CS): the
+    logged term matches numpy, L_D grows by exactly alpha times it, L_G and G's update are those
+    of the step without it, and D's update is Adam's first step along the new L_D."""
+    plain = gans.create(_tiny(), DIGITS)
+    assert plain.config.model.h_dim == plain.config.model.z_dim
+    held = gans.create(_tiny(**{"began.latent_constraint": 0.1}), DIGITS)
+    state = plain.init_state(jax.random.PRNGKey(0)).replace(k_t=jnp.asarray(0.2, jnp.float32))
+    batch = plain.example_batch(jax.random.PRNGKey(1), 6)
+    new0, m0 = jax.device_get(jax.jit(plain.train_step)(state, batch))
+    new1, m1 = jax.device_get(jax.jit(held.train_step)(state, batch))
+
+    real = batch["image"][0]
+    z = held.latent.sample(state.step_key(), 6)["z"]
+    fake = held.generator.apply({"params": state.generator.params}, z)
+    d_out = lambda p, x: held.discriminator.apply({"params": p}, x)
+    constraint = np.abs(np.asarray(d_out(state.discriminator.params, fake)["embedding"]) - np.asarray(z)).mean()
+    np.testing.assert_allclose(m1["latent_constraint"], constraint, rtol=1e-5)
+    np.testing.assert_allclose(m1["d_loss"], m0["d_loss"] + 0.1 * constraint, rtol=1e-5)
+    np.testing.assert_allclose(m1["g_loss"], m0["g_loss"], rtol=1e-6)
+    assert "latent_constraint" not in m0
+    assert_trees_equal(new1.generator.params, new0.generator.params, atol=0)
+
+    def d_loss(p):
+        lx = jnp.mean(jnp.abs(real - d_out(p, real)["reconstruction"]))
+        out = d_out(p, fake)
+        lf = jnp.mean(jnp.abs(fake - out["reconstruction"]))
+        return lx - 0.2 * lf + 0.1 * jnp.mean(jnp.abs(out["embedding"] - z))
+
+    d_want = _adam_first_step(state.discriminator.params, jax.grad(d_loss)(state.discriminator.params), 1e-4)
+    assert_trees_equal(new1.discriminator.params, jax.device_get(d_want), atol=2e-6)
+
+
 def test_batch_normalised_generator_trains_on_batch_statistics_and_draws_with_running_ones():
     """`model.g_batch_norm`: G's step normalises by the batch and moves the running statistics
     by PyTorch's momentum 0.1 (flax 0.9); `generate` uses the running ones, so an image does not
@@ -277,6 +310,8 @@ def test_resume_is_bit_exact_with_k_t_and_four_devices_match_one(tmp_path):
     ("began", {"began.lambda_k": -0.001}, "lambda_k must be >= 0"),
     ("began", {"began.k_0": 2.0}, "k_0 must be in"),
     ("began", {"began.pull_away": -0.1}, "pull_away must be >= 0"),
+    ("began", {"began.latent_constraint": -0.1}, "latent_constraint must be >= 0"),
+    ("began", {"began.latent_constraint": 0.1, "model.h_dim": 16}, "must equal model.z_dim"),
     ("began", {"began.lr_plateau_factor": 1.0}, "lr_plateau_factor"),
     ("began", {"gan.d_steps": 5}, "BEGAN does not use"),
     ("began", {"model.down": "max"}, "model.down"),
