@@ -80,6 +80,18 @@ def test_one_step_matches_the_paper_by_hand():
     assert_trees_equal(jax.device_get(new.generator.params), jax.device_get(g_want), atol=2e-6)
 
 
+def _assert_added_to_one_loss(plain, with_term, term, value, weight, loss):
+    """The step with `term` logged it as `value` and added `weight * value` to `loss` ("g_loss"
+    or "d_loss") alone: the other loss and the other network's update are the plain step's."""
+    (new0, m0), (new1, m1) = plain, with_term
+    other, untouched = {"g_loss": ("d_loss", "discriminator"), "d_loss": ("g_loss", "generator")}[loss]
+    np.testing.assert_allclose(m1[term], value, rtol=1e-5)
+    np.testing.assert_allclose(m1[loss], m0[loss] + weight * value, rtol=1e-5)
+    np.testing.assert_allclose(m1[other], m0[other], rtol=1e-6)
+    assert term not in m0
+    assert_trees_equal(getattr(new1, untouched).params, getattr(new0, untouched).params, atol=0)
+
+
 def test_pull_away_term_enters_g_loss_only():
     """`began.pull_away` w adds w f_PT(D's embeddings of the fakes) to L_G (EBGAN's term): the
     logged term matches a numpy double loop, L_G grows by exactly w times it, L_D and D's update
@@ -97,11 +109,7 @@ def test_pull_away_term_enters_g_loss_only():
     e = np.asarray(d_out(g_apply(state.generator.params))["embedding"], np.float64)
     unit = e / np.linalg.norm(e, axis=1, keepdims=True)
     f_pt = sum((unit[i] @ unit[j]) ** 2 for i in range(6) for j in range(6) if i != j) / 30
-    np.testing.assert_allclose(m1["pull_away"], f_pt, rtol=1e-5)
-    np.testing.assert_allclose(m1["g_loss"], m0["g_loss"] + 0.5 * f_pt, rtol=1e-5)
-    np.testing.assert_allclose(m1["d_loss"], m0["d_loss"], rtol=1e-6)
-    assert "pull_away" not in m0
-    assert_trees_equal(new1.discriminator.params, new0.discriminator.params, atol=0)
+    _assert_added_to_one_loss((new0, m0), (new1, m1), "pull_away", f_pt, 0.5, "g_loss")
 
     def g_loss(p):
         out = d_out(g_apply(p))
@@ -131,11 +139,7 @@ def test_latent_constraint_enters_d_loss_only():
     fake = held.generator.apply({"params": state.generator.params}, z)
     d_out = lambda p, x: held.discriminator.apply({"params": p}, x)
     constraint = np.abs(np.asarray(d_out(state.discriminator.params, fake)["embedding"]) - np.asarray(z)).mean()
-    np.testing.assert_allclose(m1["latent_constraint"], constraint, rtol=1e-5)
-    np.testing.assert_allclose(m1["d_loss"], m0["d_loss"] + 0.1 * constraint, rtol=1e-5)
-    np.testing.assert_allclose(m1["g_loss"], m0["g_loss"], rtol=1e-6)
-    assert "latent_constraint" not in m0
-    assert_trees_equal(new1.generator.params, new0.generator.params, atol=0)
+    _assert_added_to_one_loss((new0, m0), (new1, m1), "latent_constraint", constraint, 0.1, "d_loss")
 
     def d_loss(p):
         lx = jnp.mean(jnp.abs(real - d_out(p, real)["reconstruction"]))
