@@ -109,7 +109,7 @@ def _builder(name: str, data_config, *, prepare: str, builder_kwargs=None):
         return builder
     with _preparation_lock(builder):
         # Built again: another process may have prepared it while this one waited.
-        return _prepared(make(), name, data_config, prepare, builder_kwargs)
+        return _prepared(make(), name, data_dir, data_config, prepare, builder_kwargs)
 
 
 @contextlib.contextmanager
@@ -144,13 +144,12 @@ def _preparation_lock(builder):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _prepared(builder, name: str, data_config, prepare: str, builder_kwargs):
+def _prepared(builder, name: str, data_dir: str | None, data_config, prepare: str, builder_kwargs):
     """`builder` with its data on disk (see `_builder`); called holding the preparation lock."""
     if builder.is_prepared():
         if prepare == "manual":
             return _prepared_from_current_source(builder, data_config, builder_kwargs)
         return builder
-    data_dir = data_config.get("data_dir") or None
     where = builder.data_dir
     if prepare == "local":
         builder.download_and_prepare()
