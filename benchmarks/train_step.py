@@ -2,7 +2,7 @@
 
     python benchmarks/train_step.py                 # DCGAN-64 (+ PyTorch reference) and MNIST configs
     python benchmarks/train_step.py --only dcgan64 --steps 20
-    python benchmarks/train_step.py --only controllable   # ACGAN / WACGAN / InfoGAN steps
+    python benchmarks/train_step.py --only controllable   # ACGAN / WACGAN / InfoGAN / BEGAN steps
 
 DCGAN-64 is the classic Radford architecture (batch 64, 64x64 RGB, ngf = ndf = 64), measured in
 both conv formulations ("fast": stride-1 phase / space-to-depth forms; "native": lhs-dilated
@@ -33,8 +33,10 @@ from torch_dcgan import calls_per_second  # noqa: E402  (imports torch lazily)
 MNIST = DataInfo("mnist_offline", (28, 28, 1), 10, tuple(map(str, range(10))), 4500)
 CELEBA64 = DataInfo("celeb_a", (64, 64, 3), 0, (), 162_770, attribute_names=tuple(f"a{i}" for i in range(40)))
 # The controllable generators: (config, data it is built for).
-CONTROLLABLE = (("acgan_mnist", MNIST), ("infogan_mnist", MNIST),
+CONTROLLABLE = (("acgan_mnist", MNIST), ("infogan_mnist", MNIST), ("began_mnist", MNIST),
                 ("acgan_celeba64", CELEBA64), ("wacgan_celeba64", CELEBA64))
+# The PyTorch steps with the same networks and update (benchmarks/torch_<name>.py).
+REFERENCES = {"acgan_mnist": "torch_acgan", "infogan_mnist": "torch_infogan", "began_mnist": "torch_began"}
 
 
 def load_config(name: str):
@@ -101,11 +103,10 @@ def main():
                 config.gan.diff_augment = ""
             rate = images_per_second(config, info, args.steps)
             print(f"{name:16s} batch {config.data.batch_size} {info.image_shape}  {rate:8.1f} images/s")
-            if name == "infogan_mnist":
+            if name in REFERENCES:
                 try:
-                    import torch_infogan
-
-                    ref = torch_infogan.measure(batch_size=config.data.batch_size, steps=args.steps)
+                    ref = importlib.import_module(REFERENCES[name]).measure(
+                        batch_size=config.data.batch_size, steps=args.steps)
                     print(f"{'':16s} PyTorch reference (same networks)  {ref:8.1f} images/s; ratio {rate / ref:.2f}")
                 except ImportError:
                     print("(PyTorch not installed: pip install torch==2.13.0 for the reference)")
