@@ -9,10 +9,11 @@ loss also carries EBGAN's pull-away term on D's embeddings of the fakes with wei
 (`began.pull_away`; without it G draws thin 1s only, at 0.3 the digits come unevenly, 1.5-21.7%,
 at 1.0 more unevenly); gamma is 1.5, beyond the paper's range: G's images are held 1.5 times
 harder to reconstruct than real digits (k_t 0.1-0.3), which turned rough strokes into digits
-(gamma 1.75 and 2.0 break the run). Measured at 6,000 steps over seeds 0-5: every digit
-5.2-15.5% / 5.5-14.2% / 4.7-13.9% / 3.0-15.6% / 5.2-14.4% of 1,000 samples, FID 101 / 59 / 104 /
-76 / 83 (DCGAN: 94), and on seed 5 k_t fell to near 0 at step 1,300 (0.4-31.0%, FID 191): the
-5-15% target holds on 2 seeds of 6.
+(gamma 1.75 and 2.0 break the run). Measured at 6,000 steps over seeds 0-9: every digit
+5.2-15.5% / 5.5-14.2% / 4.7-13.9% / 3.0-15.6% / 5.2-14.4% / - / 3.7-21.8% / 6.4-17.9% / 4.6-14.1% /
+4.4-17.4% of 1,000 samples, FID 101 / 59 / 104 / 76 / 83 / - / 80 / 52 / 79 / 81 (DCGAN: 94); on
+seed 5 k_t fell to near 0 at step 1,300 (0.4-31.0%, FID 191), on seed 6 to 0.02-0.08 from step
+2,600: the 5-15% target holds on 2 seeds of 10.
 Logged every 100 steps: M_global, k_t, L(x), L(G(z)), the learning rates (`train/m_global`,
 `train/k_t`, ...). Evaluated: the curves of M_global and k_t (PNG), the classes an independent
 digit judge reads in 1,000 samples (`eval/class_coverage/*`: every digit near 10%), FID of 1,000
