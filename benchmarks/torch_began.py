@@ -42,9 +42,9 @@ def measure(batch_size: int = 16, steps: int = 10, warmup: int = 2, n: int = 16)
         return nn.Sequential(*layers, nn.Flatten(), nn.Linear(base * base * c_in, dim))
 
     G, enc, dec = decoder(), encoder(), decoder()
-    d_params = list(enc.parameters()) + list(dec.parameters())
+    g_params, d_params = list(G.parameters()), list(enc.parameters()) + list(dec.parameters())
     opt_d = torch.optim.Adam(d_params, lr=5e-4, betas=(0.5, 0.999))
-    opt_g = torch.optim.Adam(G.parameters(), lr=5e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(g_params, lr=5e-4, betas=(0.5, 0.999))
     real = torch.rand(batch_size, 1, 28, 28) * 2 - 1
     state = {"k": 0.1}
 
@@ -62,8 +62,8 @@ def measure(batch_size: int = 16, steps: int = 10, warmup: int = 2, n: int = 16)
         d_loss = l_real - state["k"] * l_fake
         g_loss = l_fake + 0.6 * pull_away(h[batch_size:])
         d_grads = torch.autograd.grad(d_loss, d_params, retain_graph=True)
-        g_grads = torch.autograd.grad(g_loss, list(G.parameters()))
-        for params, grads, opt in ((d_params, d_grads, opt_d), (list(G.parameters()), g_grads, opt_g)):
+        g_grads = torch.autograd.grad(g_loss, g_params)
+        for params, grads, opt in ((d_params, d_grads, opt_d), (g_params, g_grads, opt_g)):
             for p, g in zip(params, grads):
                 p.grad = g
             opt.step()
