@@ -80,6 +80,25 @@ def test_one_step_matches_the_paper_by_hand():
     assert_trees_equal(jax.device_get(new.generator.params), jax.device_get(g_want), atol=2e-6)
 
 
+@pytest.mark.parametrize("step, gamma", [(0, 0.5), (3, 1.25), (4, 1.5), (9, 1.5)])
+def test_gamma_ramp_moves_linearly_from_gamma_from_to_gamma(step, gamma):
+    """With began.gamma_ramp_steps R: gamma_t = g_0 + (gamma - g_0) min(t / R, 1), used by k_t's
+    update and M_global of step t and logged as `gamma`; without a ramp nothing is logged."""
+    ramp = {"began.gamma": 1.5, "began.gamma_from": 0.5, "began.gamma_ramp_steps": 4, "began.lambda_k": 0.5}
+    gan = gans.create(_tiny(**ramp), DIGITS)
+    state = gan.init_state(jax.random.PRNGKey(0)).replace(
+        k_t=jnp.asarray(0.3, jnp.float32), step=jnp.asarray(step, jnp.int32))
+    new, metrics = jax.jit(gan.train_step)(state, gan.example_batch(jax.random.PRNGKey(1), 8))
+    metrics = jax.device_get(metrics)
+    l_real, l_fake = float(metrics["l_real"]), float(metrics["l_fake"])
+    assert metrics["gamma"] == pytest.approx(gamma, rel=1e-6)
+    np.testing.assert_allclose(metrics["m_global"], l_real + abs(gamma * l_real - l_fake), rtol=1e-5)
+    np.testing.assert_allclose(new.k_t, np.clip(0.3 + 0.5 * (gamma * l_real - l_fake), 0, 1), rtol=1e-5)
+    plain = gans.create(_tiny(**{"began.gamma": 1.5}), DIGITS)
+    assert "gamma" not in jax.eval_shape(plain.train_step, plain.init_state(jax.random.PRNGKey(0)),
+                                         plain.example_batch(jax.random.PRNGKey(1), 8))[1]
+
+
 def _assert_added_to_one_loss(plain, with_term, term, value, weight, loss):
     """The step with `term` logged it as `value` and added `weight * value` to `loss` ("g_loss"
     or "d_loss") alone: the other loss and the other network's update are the plain step's."""
@@ -311,6 +330,8 @@ def test_resume_is_bit_exact_with_k_t_and_four_devices_match_one(tmp_path):
 @pytest.mark.parametrize("name, overrides, needle", [
     ("began", {"began.gamma": 0.0}, "began.gamma must be > 0"),
     ("began", {"began.gamma": -0.5}, "began.gamma must be > 0"),
+    ("began", {"began.gamma_ramp_steps": 100}, "gamma_from must be > 0"),
+    ("began", {"began.gamma_ramp_steps": -1, "began.gamma_from": 1.0}, "gamma_ramp_steps"),
     ("began", {"began.lambda_k": -0.001}, "lambda_k must be >= 0"),
     ("began", {"began.k_0": 2.0}, "k_0 must be in"),
     ("began", {"began.pull_away": -0.1}, "pull_away must be >= 0"),

@@ -9,6 +9,10 @@ and the players fight over its per-example reconstruction loss (`losses.began_*`
     k_t+1 = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1),   k_0 = began.k_0
     M_global = L(x) + |gamma L(x) - L(G(z))|            (the convergence measure)
 
+gamma is `began.gamma`, or, with `began.gamma_ramp_steps` R > 0, a warm-up from
+`began.gamma_from` g_0: gamma_t = g_0 + (gamma - g_0) min(t / R, 1) at step t
+(`optax.linear_schedule`), logged as `gamma`.
+
 One train step is carpedm20/BEGAN-tensorflow's: one real batch x, one z ~ U(-1, 1)^N_z, one
 forward pass of D over [x, G(z)]; D's gradient of L_D and G's gradient of L_G, both from that
 pass (a simultaneous update); then k_t moves with the same L(x), L(G(z)). k_t lives in the state
@@ -112,6 +116,8 @@ class BEGAN(Algorithm):
         c = ml_collections.ConfigDict()
         c.gamma = 0.5  # diversity ratio E[L(G(z))] / E[L(x)] > 0 (paper: 0.5 to 0.75; > 1: fakes harder than real)
         c.lambda_k = 0.001  # proportional gain of k_t (>= 0)
+        c.gamma_from = 0.0  # with gamma_ramp_steps > 0: gamma at step 0, moving linearly to `gamma`
+        c.gamma_ramp_steps = 0  # steps of that ramp; 0 = gamma constant
         c.k_0 = 0.0  # initial k_t, in [0, 1]
         c.eta = 1.0  # L(v) = mean |v - D(v)|^eta (1: L1, the paper's)
         c.noise_prior = "uniform"  # z ~ U(-1, 1) (the paper) | normal
@@ -141,6 +147,11 @@ class BEGAN(Algorithm):
         bc = config.began
         if not bc.gamma > 0.0:
             raise ValueError(f"config.began.gamma must be > 0 (the paper: 0.5 to 0.75), got {bc.gamma}.")
+        if bc.gamma_ramp_steps < 0 or (bc.gamma_ramp_steps and not bc.gamma_from > 0.0):
+            raise ValueError(
+                f"config.began.gamma_ramp_steps ({bc.gamma_ramp_steps}) must be >= 0, and with a ramp "
+                f"config.began.gamma_from must be > 0 (got {bc.gamma_from}); gamma_ramp_steps=0 turns the ramp off."
+            )
         if bc.lambda_k < 0:
             raise ValueError(f"config.began.lambda_k must be >= 0 (the paper: 0.001), got {bc.lambda_k}.")
         if not 0.0 <= bc.k_0 <= 1.0:
@@ -225,6 +236,14 @@ class BEGAN(Algorithm):
         scale = _plateau_scale(net.opt_state)
         return rate if scale is None else rate * scale
 
+    def gamma(self, step: jax.Array) -> jax.Array:
+        """The diversity ratio of `step`: `began.gamma`, or its linear warm-up from `gamma_from`."""
+        bc = self.config.began
+        if not bc.gamma_ramp_steps:
+            return jnp.asarray(bc.gamma, jnp.float32)
+        ramp = optax.linear_schedule(bc.gamma_from, bc.gamma, bc.gamma_ramp_steps)
+        return jnp.asarray(ramp(step), jnp.float32)
+
     def init_state(self, rng: jax.Array) -> GANState:
         step, base = init_step_and_rng(self.config.seed)
         g_key, d_key = jax.random.split(rng)
@@ -288,13 +307,16 @@ class BEGAN(Algorithm):
         _, fake_grads = pullback((zero, one))  # G: the gradient of L_G through the fakes
         (g_grads,) = g_pullback(fake_grads)
         l_real, l_fake = metrics["l_real"], metrics["l_fake"]
-        m_global = losses.began_convergence(l_real, l_fake, bc.gamma)
-        k_next = losses.began_k_update(state.k_t, l_real, l_fake, bc.gamma, bc.lambda_k)
+        gamma = self.gamma(state.step)
+        m_global = losses.began_convergence(l_real, l_fake, gamma)
+        k_next = losses.began_k_update(state.k_t, l_real, l_fake, gamma, bc.lambda_k)
         metrics.update(
             m_global=m_global, k_t=state.k_t, k_t_pinned=((k_next <= 0.0) | (k_next >= 1.0)).astype(jnp.float32),
             g_lr=self.learning_rate(g, self.config.optim.g_lr, state.step),
             d_lr=self.learning_rate(d, self.config.optim.d_lr, state.step),
         )
+        if bc.gamma_ramp_steps:
+            metrics["gamma"] = gamma
         new = state.replace(
             step=state.step + 1, k_t=k_next,
             generator=self._update(g, g_grads, m_global).replace(batch_stats=g_stats),
