@@ -52,6 +52,7 @@ def _core() -> ml_collections.ConfigDict:
     c.optim.b2 = 0.999
     c.optim.schedule = "constant"  # constant | linear_decay | cosine
     c.optim.decay_start = 0.5  # linear_decay: fraction of the steps before the decay starts
+    c.optim.grad_clip_norm = 0.0  # rescale each optimizer's gradients to global L2 norm <= this (optax.clip_by_global_norm); 0 = off
 
     c.data = ml_collections.ConfigDict()
     c.data.name = "mnist_offline"  # mnist_offline | mnist | fer2013 | celeb_a | image_folder (docs/datasets.md)
@@ -158,6 +159,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     need(config.data.batch_size > 0, "config.data.batch_size must be > 0.")
     need(config.data.channels in (0, 1, 3), "config.data.channels must be 0, 1 or 3.")
     need(config.optim.g_lr > 0 and config.optim.d_lr > 0, "learning rates must be > 0.")
+    need(
+        config.optim.grad_clip_norm >= 0,
+        f"config.optim.grad_clip_norm must be >= 0 (0 = off), got {config.optim.grad_clip_norm}.",
+    )
     need(
         config.optim.optimizer in ("adam", "rmsprop"),
         f"unknown config.optim.optimizer {config.optim.optimizer!r}; use 'adam' or 'rmsprop'.",

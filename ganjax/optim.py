@@ -27,7 +27,13 @@ def learning_rate_schedule(lr: float, optim_config, num_steps: int) -> optax.Sch
 def make_optimizer(
     optim_config, lr: float, num_steps: int, weight_clip: float = 0.0
 ) -> optax.GradientTransformation:
-    """Adam(b1, b2) or RMSprop with the configured schedule; optional WGAN weight clipping."""
+    """Adam(b1, b2) or RMSprop with the configured schedule; optional WGAN weight clipping.
+
+    With `optim_config.grad_clip_norm` = c > 0 the gradients g are first rescaled to
+    g * min(1, c / ||g||_2) (`optax.clip_by_global_norm`, the norm over the whole tree this
+    optimizer updates). Adam's first step after a quiet stretch can move a weight by up to
+    (1 - b1) / sqrt(1 - b2) x lr (~16 x lr at b1 0.5, b2 0.999) on one outlier gradient; the clip
+    bounds the outlier itself."""
     schedule = learning_rate_schedule(lr, optim_config, num_steps)
     name = optim_config.optimizer
     if name == "adam":
@@ -36,6 +42,8 @@ def make_optimizer(
         tx = optax.rmsprop(schedule)
     else:
         raise ValueError(f"Unknown config.optim.optimizer {name!r}; use 'adam' or 'rmsprop'.")
+    if optim_config.grad_clip_norm:
+        tx = optax.chain(optax.clip_by_global_norm(optim_config.grad_clip_norm), tx)
     if weight_clip:
         tx = optax.chain(tx, losses.weight_clipping(weight_clip))
     return tx

@@ -305,6 +305,7 @@ def test_metrics_survive_kill_9_and_resume_without_duplicates(repo_root, tmp_pat
         (["--config.gan.name=bogus"], "unknown config.gan.name 'bogus'"),
         (["--config.optim.optimizer=sgdx"], "unknown config.optim.optimizer 'sgdx'"),
         (["--config.optim.schedule=cosinex"], "unknown config.optim.schedule 'cosinex'"),
+        (["--config.optim.grad_clip_norm=-1.0"], "config.optim.grad_clip_norm must be >= 0"),
         (["WORKDIR=AFILE"], "is a file, not a directory"),
         (["WORKDIR=AFILE/sub"], "which is a file"),
         (["WORKDIR=/proc/ganjax_test_run"], "cannot write in --workdir /proc/ganjax_test_run"),
