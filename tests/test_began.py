@@ -39,7 +39,8 @@ def test_one_step_matches_the_paper_by_hand():
     """L(v) = mean |v - D(v)|, L_D = L(x) - k_t L(G(z)), L_G = L(G(z)), k_t+1 = clip(k_t +
     lambda_k (gamma L(x) - L(G(z))), 0, 1) and M_global = L(x) + |gamma L(x) - L(G(z))|, from the
     same D outputs in numpy; D moves along the gradient of L_D and G along that of L_G, both
-    taken at the step's starting parameters (a simultaneous update)."""
+    taken at the step's starting parameters (a simultaneous update), and the logged gradient
+    norms are those gradients' global L2 norms."""
     gan = gans.create(_tiny(**{"began.gamma": 0.7, "began.lambda_k": 0.5}), DIGITS)
     state = gan.init_state(jax.random.PRNGKey(0)).replace(k_t=jnp.asarray(0.3, jnp.float32))
     batch = gan.example_batch(jax.random.PRNGKey(1), 8)
@@ -74,8 +75,12 @@ def test_one_step_matches_the_paper_by_hand():
         fk = g_apply(p)
         return jnp.mean(jnp.abs(fk - d_apply(state.discriminator.params, fk)))
 
-    d_want = _adam_first_step(state.discriminator.params, jax.grad(d_loss)(state.discriminator.params), 1e-4)
-    g_want = _adam_first_step(state.generator.params, jax.grad(g_loss)(state.generator.params), 1e-4)
+    d_grads, g_grads = jax.grad(d_loss)(state.discriminator.params), jax.grad(g_loss)(state.generator.params)
+    d_want = _adam_first_step(state.discriminator.params, d_grads, 1e-4)
+    g_want = _adam_first_step(state.generator.params, g_grads, 1e-4)
+    norm = lambda tree: np.sqrt(sum(float((np.asarray(x, np.float64) ** 2).sum()) for x in jax.tree.leaves(tree)))
+    np.testing.assert_allclose(metrics["d_grad_norm"], norm(d_grads), rtol=1e-4)
+    np.testing.assert_allclose(metrics["g_grad_norm"], norm(g_grads), rtol=1e-4)
     assert_trees_equal(jax.device_get(new.discriminator.params), jax.device_get(d_want), atol=2e-6)
     assert_trees_equal(jax.device_get(new.generator.params), jax.device_get(g_want), atol=2e-6)
 

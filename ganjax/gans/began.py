@@ -314,6 +314,7 @@ class BEGAN(Algorithm):
             m_global=m_global, k_t=state.k_t, k_t_pinned=((k_next <= 0.0) | (k_next >= 1.0)).astype(jnp.float32),
             g_lr=self.learning_rate(g, self.config.optim.g_lr, state.step),
             d_lr=self.learning_rate(d, self.config.optim.d_lr, state.step),
+            g_grad_norm=optax.tree.norm(g_grads), d_grad_norm=optax.tree.norm(d_grads),
         )
         if bc.gamma_ramp_steps:
             metrics["gamma"] = gamma
