@@ -239,6 +239,13 @@ class Checkpointer:
             try:
                 state = self._restore_one(s, abstract)
             except Exception as e:  # noqa: BLE001  (orbax raises many kinds on damaged files)
+                if saved is not None and "tree structures do not match" in str(e):
+                    # Readable metadata, the same shapes, another arrangement: not damage.
+                    raise CheckpointError(
+                        f"The checkpoint at step {s} in {self.directory} does not fit this config "
+                        "(its state is arranged otherwise: another optimizer chain or algorithm "
+                        "option wrote it): use a new --workdir, or run with the config that wrote it."
+                    ) from None
                 reason = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
                 logging.warning("Checkpoint %d in %s is damaged (%s).", s, self.directory, reason)
                 damaged.append((s, reason))

@@ -43,10 +43,24 @@ def make_optimizer(
     else:
         raise ValueError(f"Unknown config.optim.optimizer {name!r}; use 'adam' or 'rmsprop'.")
     if optim_config.grad_clip_norm:
-        tx = optax.chain(optax.clip_by_global_norm(optim_config.grad_clip_norm), tx)
+        tx = clip_gradients_first(tx, optim_config.grad_clip_norm)
     if weight_clip:
         tx = optax.chain(tx, losses.weight_clipping(weight_clip))
     return tx
+
+
+def clip_gradients_first(tx: optax.GradientTransformation, max_norm: float) -> optax.GradientTransformation:
+    """`tx` on gradients rescaled by `optax.clip_by_global_norm(max_norm)`, with `tx`'s own
+    state: unlike `optax.chain(clip, tx)` (whose state gains the clip's slot) the optimizer state
+    has the same structure with and without the clip, so a run may resume with the clip switched
+    on or off (the remedy for a run that diverged, as a lower learning rate is)."""
+    clip = optax.clip_by_global_norm(max_norm)
+
+    def update(grads, state, params=None):
+        grads, _ = clip.update(grads, clip.init(grads))  # stateless: its state is empty
+        return tx.update(grads, state, params)
+
+    return optax.GradientTransformation(tx.init, update)
 
 
 def make_optimizers(config, d_updates_per_step: int = 1) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:

@@ -32,6 +32,7 @@ from ganjax.errors import CheckpointError, ConfigError, TrainingError
 # after a NaN stop).
 RESUMABLE_KEYS = (
     "train.", "evals.", "eval.", "jobs.", "job", "restore", "mesh.", "distributed", "optim.g_lr", "optim.d_lr",
+    "optim.grad_clip_norm",
     "data.data_dir", "data.download", "data.manual_dir", "data.preview", "data.folder",
 )
 

@@ -1,5 +1,8 @@
 """`optim.make_optimizer`'s global-norm gradient clip against Adam on gradients clipped by hand
-(numpy), and its reach: every algorithm's optimizers (BEGAN's chain included) inherit it."""
+(numpy), its reach (every algorithm's optimizers, BEGAN's chain included, inherit it) and a
+resume that switches it on."""
+
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -7,10 +10,10 @@ import numpy as np
 import optax
 import pytest
 
-from ganjax import gans, optim
+from ganjax import gans, optim, train
 from ganjax.config import base_config
 from ganjax.data.core import DataInfo
-from tests.helpers import tiny_algorithm_config
+from tests.helpers import assert_trees_equal, tiny_algorithm_config, tiny_config
 
 DIGITS = DataInfo("mnist_offline", (28, 28, 1), 10, tuple("0123456789"), 4500)
 
@@ -86,3 +89,33 @@ def test_every_algorithms_optimizers_inherit_the_clip(name):
         want = _updates(tx_plain, [_hand_clipped(grads, c)], net.params, **extra)[0]
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)
+
+
+def test_the_clip_keeps_the_optimizer_state_so_a_run_resumes_with_it(tmp_path):
+    """The optimizer state has one structure with and without the clip, so a run stopped at
+    step 2 resumes with `optim.grad_clip_norm` switched on (a resumable key, like the learning
+    rates). A clip that never binds (1e6) continues as no clip (to round-off); one that always binds
+    (1e-3, far below a DCGAN's gradient norms) moves every network less over steps 3-4."""
+    params = {"w": jnp.zeros((3,))}
+    config = base_config("dcgan")
+    plain = jax.tree.structure(optim.make_optimizer(config.optim, 1e-3, 10).init(params))
+    config.optim.grad_clip_norm = 1.0
+    assert jax.tree.structure(optim.make_optimizer(config.optim, 1e-3, 10).init(params)) == plain
+
+    config = tiny_config("dcgan_mnist", 2)
+    start = train.train_and_evaluate(config, str(tmp_path / "clip0"))
+    for clip in ("clip1e6", "clip1e-3"):
+        shutil.copytree(tmp_path / "clip0", tmp_path / clip)
+    config.train.num_steps = 4
+    ends = {}
+    for name, clip in (("clip0", 0.0), ("clip1e6", 1e6), ("clip1e-3", 1e-3)):
+        config.optim.grad_clip_norm = clip
+        ends[name] = jax.device_get(train.train_and_evaluate(config, str(tmp_path / name)))
+        assert int(ends[name].step) == 4
+    arrays = lambda end: {k: (n.params, n.opt_state, n.batch_stats) for k, n in end.networks().items()}
+    # Equal up to float32 round-off: the compiled step with the (untaken) clip fuses otherwise.
+    assert_trees_equal(arrays(ends["clip1e6"]), arrays(ends["clip0"]), atol=1e-7)
+    moved = lambda end, net: float(optax.tree.norm(jax.tree.map(
+        lambda a, b: a - b, end.networks()[net].params, jax.device_get(start).networks()[net].params)))
+    for net in ("generator", "discriminator"):
+        assert moved(ends["clip1e-3"], net) < 0.9 * moved(ends["clip0"], net), net

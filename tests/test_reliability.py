@@ -171,6 +171,24 @@ def test_a_checkpoint_of_another_model_keeps_its_own_message(trained_run, tmp_pa
             c.restore(gan.init_state(jax.random.PRNGKey(0)))
 
 
+def test_a_checkpoint_arranged_otherwise_is_a_mismatch_not_damage(trained_run, caplog):
+    """The same shapes in another tree (D's optimizer chained with WGAN weight clipping, whose
+    state slot holds no array): one error saying the config differs; nothing called damaged or
+    set aside."""
+    from ganjax import gans
+    from ganjax.data.core import DataInfo
+
+    config = trained_run[1].copy_and_resolve_references()
+    config.gan.weight_clip = 0.01
+    gan = gans.create(config, DataInfo("mnist_offline", (28, 28, 1), 10, tuple("0123456789"), 4500))
+    directory = os.path.join(trained_run[0], "checkpoints")
+    before = sorted(os.listdir(directory))
+    with Checkpointer(directory, 3, read_only=True) as c:
+        with pytest.raises(CheckpointError, match="does not fit this config .*arranged otherwise"):
+            c.restore(gan.init_state(jax.random.PRNGKey(0)))
+    assert "damaged" not in caplog.text and sorted(os.listdir(directory)) == before
+
+
 # --------------------------------------------------------------------------------------------
 # 3. Full disk.
 # --------------------------------------------------------------------------------------------
