@@ -315,7 +315,8 @@ class Checkpointer:
         return NonFiniteState(
             f"Non-finite {what} at step {step}. The run stopped without saving this state; the "
             f"last good checkpoint is {self._describe(last)}. Lower the learning rates "
-            "(--config.optim.g_lr / --config.optim.d_lr; they may change on resume), add a "
+            "(--config.optim.g_lr / --config.optim.d_lr) or clip the gradients "
+            "(--config.optim.grad_clip_norm; all three may change on resume), add a "
             f"gradient penalty or spectral norm, and {resume}."
         )
 
