@@ -50,6 +50,13 @@ def assert_trees_equal(a, b, atol=0.0):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=0, atol=atol)
 
 
+def numpy_global_norm(tree) -> float:
+    """sqrt(sum of x**2 over every leaf), in numpy float64: the reference for global L2 norms."""
+    import jax
+
+    return float(np.sqrt(sum((np.asarray(x, np.float64) ** 2).sum() for x in jax.tree.leaves(tree))))
+
+
 def assert_trees_match_across_devices(a, b, max_drift: float, atol: float = 2e-4, fraction: float = 0.02):
     """Parameters of two runs that differ only in the order of float sums (1 vs 4 devices, or
     another CPU's XLA code): all but `fraction` of each leaf's elements within `atol`, and every
