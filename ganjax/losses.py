@@ -468,6 +468,33 @@ def pull_away_term(embeddings: Array) -> Array:
     return (jnp.sum(squared_cosines) - jnp.trace(squared_cosines)) / (n * (n - 1))
 
 
+def gaussian_mmd2(x: Array, y: Array, bandwidth_factors: Sequence[float] = (0.5, 1.0, 2.0)) -> Array:
+    """The unbiased squared maximum mean discrepancy between samples x [n, h] and y [m, h]
+    (Gretton et al. 2012, Eq. 3; GMMN and MMD-GAN, Li et al. 2015 / 2017, match a generator's
+    codes to the data's with it):
+
+        MMD_u^2 = 1/(n(n-1)) sum_{i != j} k(x_i, x_j) + 1/(m(m-1)) sum_{i != j} k(y_i, y_j)
+                  - 2/(nm) sum_{i, j} k(x_i, y_j),
+
+    k the mean over the factors f of Gaussian kernels exp(-|a - b|^2 / (2 (f s)^2)), s the median
+    distance between two different points of the pooled samples (the median heuristic, no
+    gradient through it), so the term does not depend on the codes' scale. 0 in expectation when
+    x and y come from one distribution; it can be slightly negative on a finite sample. Needs
+    n, m >= 2.
+    """
+    n, m = x.shape[0], y.shape[0]
+    if n < 2 or m < 2:
+        raise ValueError(f"the MMD needs at least 2 samples on each side, got {n} and {m}.")
+    pooled = jnp.concatenate([x, y]).astype(jnp.float32)
+    squared = jnp.sum(jnp.square(pooled[:, None, :] - pooled[None, :, :]), axis=-1)
+    upper = squared[jnp.triu_indices(n + m, k=1)]
+    scale2 = jax.lax.stop_gradient(jnp.maximum(jnp.median(upper), 1e-12))
+    kernel = sum(jnp.exp(-squared / (2.0 * f * f * scale2)) for f in bandwidth_factors) / len(bandwidth_factors)
+    k_xx, k_yy, k_xy = kernel[:n, :n], kernel[n:, n:], kernel[:n, n:]
+    within = lambda k, size: (jnp.sum(k) - jnp.trace(k)) / (size * (size - 1))
+    return within(k_xx, n) + within(k_yy, m) - 2.0 * jnp.mean(k_xy)
+
+
 # --------------------------------------------------------------------------------------------
 # CycleGAN (Zhu et al. 2017; report 001).
 # --------------------------------------------------------------------------------------------

@@ -129,3 +129,18 @@ def import_torch_model_code(module: str):
         for op in ("nms", "qnms"):
             _TORCHVISION_STUB_LIB.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     return torch, importlib.import_module(module)
+
+
+def numpy_gaussian_mmd2(x, y, factors=(0.5, 1.0, 2.0)):
+    """The unbiased MMD^2 by double loops in float64, the bandwidth s the median of the pooled
+    points' pairwise distances (Gretton et al. 2012, Eq. 3)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    pooled = np.concatenate([x, y])
+    d2 = lambda a, b: float(np.sum((a - b) ** 2))
+    s2 = np.median([d2(pooled[i], pooled[j]) for i in range(len(pooled)) for j in range(i + 1, len(pooled))])
+    k = lambda a, b: np.mean([np.exp(-d2(a, b) / (2 * f * f * s2)) for f in factors])
+    n, m = len(x), len(y)
+    kxx = sum(k(x[i], x[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    kyy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    kxy = sum(k(x[i], y[j]) for i in range(n) for j in range(m)) / (n * m)
+    return kxx + kyy - 2 * kxy

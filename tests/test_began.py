@@ -16,7 +16,7 @@ from ganjax.config import validate
 from ganjax.data.core import DataInfo
 from ganjax.errors import ConfigError
 from ganjax.models import began as began_models
-from tests.helpers import assert_trees_equal, assert_trees_match_across_devices, launch, load_config, numpy_global_norm, tiny_algorithm_config
+from tests.helpers import assert_trees_equal, assert_trees_match_across_devices, launch, load_config, numpy_gaussian_mmd2, numpy_global_norm, tiny_algorithm_config
 
 DIGITS = DataInfo("digits", (28, 28, 1), 10, tuple("0123456789"), 100)
 
@@ -140,6 +140,42 @@ def test_pull_away_term_enters_g_loss_only():
         emb = out["embedding"] / jnp.linalg.norm(out["embedding"], axis=1, keepdims=True)
         cos2 = jnp.square(emb @ emb.T)
         return l_fake + 0.5 * (jnp.sum(cos2) - jnp.trace(cos2)) / 30
+
+    g_want = _adam_first_step(state.generator.params, jax.grad(g_loss)(state.generator.params), 1e-4)
+    assert_trees_equal(new1.generator.params, jax.device_get(g_want), atol=2e-6)
+
+
+def test_embedding_mmd_enters_g_loss_only():
+    """`began.embedding_mmd` w adds w MMD_u^2(Enc(x), Enc(G(z))) to L_G: the logged term matches
+    a numpy double loop, L_G grows by exactly w times it, L_D and D's update are those of the
+    step without it, and G's update is Adam's first step along the new L_G (the real codes and
+    the bandwidth are constants for G)."""
+    plain = gans.create(_tiny(), DIGITS)
+    matched = gans.create(_tiny(**{"began.embedding_mmd": 2.0}), DIGITS)
+    state = plain.init_state(jax.random.PRNGKey(0))
+    batch = plain.example_batch(jax.random.PRNGKey(1), 6)
+    new0, m0 = jax.device_get(jax.jit(plain.train_step)(state, batch))
+    new1, m1 = jax.device_get(jax.jit(matched.train_step)(state, batch))
+
+    real = batch["image"][0]
+    parts = matched.latent.sample(state.step_key(), 6)
+    g_apply = lambda p: matched.generator.apply({"params": p}, matched.latent.vector(parts))
+    d_out = lambda x: matched.discriminator.apply({"params": state.discriminator.params}, x)
+    e_real = d_out(real)["embedding"]
+    mmd = numpy_gaussian_mmd2(e_real, d_out(g_apply(state.generator.params))["embedding"])
+    assert abs(mmd) > 1e-3
+    _assert_added_to_one_loss((new0, m0), (new1, m1), "embedding_mmd", mmd, 2.0, "g_loss")
+
+    def g_loss(p):
+        fake = g_apply(p)
+        out = d_out(fake)
+        pooled = jnp.concatenate([e_real, out["embedding"]])
+        d2 = jnp.sum(jnp.square(pooled[:, None] - pooled[None]), -1)
+        s2 = jax.lax.stop_gradient(jnp.median(d2[np.triu_indices(12, 1)]))
+        k = sum(jnp.exp(-d2 / (2 * f * f * s2)) for f in (0.5, 1.0, 2.0)) / 3
+        off = lambda b: (jnp.sum(b) - jnp.trace(b)) / 30
+        return jnp.mean(jnp.abs(fake - out["reconstruction"])) + 2.0 * (
+            off(k[:6, :6]) + off(k[6:, 6:]) - 2 * jnp.mean(k[:6, 6:]))
 
     g_want = _adam_first_step(state.generator.params, jax.grad(g_loss)(state.generator.params), 1e-4)
     assert_trees_equal(new1.generator.params, jax.device_get(g_want), atol=2e-6)
@@ -340,6 +376,7 @@ def test_resume_is_bit_exact_with_k_t_and_four_devices_match_one(tmp_path):
     ("began", {"began.k_0": 2.0}, "k_0 must be in"),
     ("began", {"began.pull_away": -0.1}, "pull_away must be >= 0"),
     ("began", {"began.latent_constraint": -0.1}, "latent_constraint must be >= 0"),
+    ("began", {"began.embedding_mmd": -1.0}, "embedding_mmd must be >= 0"),
     ("began", {"began.latent_constraint": 0.1, "model.h_dim": 16}, "must equal model.z_dim"),
     ("began", {"began.lr_plateau_factor": 1.0}, "lr_plateau_factor"),
     ("began", {"gan.d_steps": 5}, "BEGAN does not use"),

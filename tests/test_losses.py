@@ -17,6 +17,7 @@ import pytest
 import scipy.stats
 
 from ganjax import losses
+from tests.helpers import numpy_gaussian_mmd2
 
 RTOL, ATOL = 1e-5, 1e-6
 
@@ -369,6 +370,30 @@ def test_began_convergence_measure():
     close(J.began_convergence(jnp.array([0.4]), jnp.array([0.3]), 0.5), 0.5)
     close(J.began_convergence(jnp.array([0.2, 0.6]), jnp.array([0.1]), 0.5), 0.5)
     close(J.began_convergence(1.0, 0.7, 0.7), 1.0)
+
+
+def test_gaussian_mmd2_closed_form_and_a_double_loop():
+    """Unbiased MMD^2 with Gaussian kernels at the median distance s times (0.5, 1, 2)."""
+    # n copies of a against n copies of b, |a - b|^2 = 3: within-sample kernels are 1, and the
+    # median pairwise distance is |a - b| (n^2 cross pairs outnumber the n(n-1) zero pairs), so
+    # MMD^2 = 2 - 2 mean_f exp(-1 / (2 f^2)).
+    want = 2 - 2 * np.mean([np.exp(-1 / (2 * f * f)) for f in (0.5, 1.0, 2.0)])
+    close(J.gaussian_mmd2(jnp.zeros((16, 3)), jnp.ones((16, 3))), want)
+    # One kernel width (factor 1) by closed form: 2 - 2 exp(-1/2).
+    close(J.gaussian_mmd2(jnp.zeros((4, 2)), jnp.full((5, 2), 0.7), (1.0,)), 2 - 2 * np.exp(-0.5))
+    # Random samples of unequal sizes against float64 double loops (tests/helpers.py).
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(7, 5)), rng.normal(0.3, 1.2, size=(5, 5))
+    close(jit_call(J.gaussian_mmd2, jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)), numpy_gaussian_mmd2(x, y))
+    # The same distribution: near 0 (unbiased: either sign), far below a shifted one; scale-free.
+    same = J.gaussian_mmd2(jnp.asarray(rng.normal(size=(64, 8))), jnp.asarray(rng.normal(size=(64, 8))))
+    shifted = J.gaussian_mmd2(jnp.asarray(x[:5]), jnp.asarray(x[:5] + 2.0))
+    assert abs(float(same)) < 0.02 < float(shifted)
+    close(J.gaussian_mmd2(jnp.asarray(x[:5] * 1e3), jnp.asarray((x[:5] + 2.0) * 1e3)), shifted)
+    g = jax.grad(lambda b: J.gaussian_mmd2(jnp.zeros((3, 2)), b))(jnp.ones((3, 2)))
+    assert np.isfinite(np.asarray(g)).all() and float(jnp.abs(g).sum()) > 0
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        J.gaussian_mmd2(jnp.zeros((1, 2)), jnp.zeros((3, 2)))
 
 
 def test_pull_away_term_closed_forms_and_a_double_loop():

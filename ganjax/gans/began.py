@@ -34,13 +34,17 @@ Learning rates: Adam (`optim.*`; the paper's 1e-4, beta1 0.5) with, optionally,
 Both multiply the updates of `optim.make_optimizer`'s Adam, whose own `optim.schedule` still
 applies (use one or the other).
 
-Against mode collapse, two optional terms on D's embedding Enc(.) of the fakes:
+Against mode collapse, three optional terms on D's embedding Enc(.) of the fakes:
 
 * `began.pull_away` w (EBGAN, Zhao et al. 2017): L_G += w f_PT(Enc(G(z))), the mean squared
   cosine between the embeddings of different fakes of the batch (`losses.pull_away_term`);
+* `began.embedding_mmd` w (GMMN / MMD-GAN, Li et al. 2015 / 2017): L_G += w MMD_u^2(Enc(x),
+  Enc(G(z))), the unbiased squared MMD between D's embeddings of the real batch and of the fakes
+  under Gaussian kernels at the median distance times 0.5, 1, 2 (`losses.gaussian_mmd2`): G is
+  pulled towards the real digits' spread in D's codes, the share of each kind of digit included;
 * `began.latent_constraint` alpha (BEGAN-CS, Chang et al. 2018): L_D += alpha mean|Enc(G(z)) - z|,
   D's encoder made to read z back from G(z) (needs `model.h_dim` = `model.z_dim`; G's loss is
-  unchanged, as in the authors' code). Logged as `pull_away`, `latent_constraint`.
+  unchanged, as in the authors' code). Logged as `pull_away`, `embedding_mmd`, `latent_constraint`.
 
 **Info-BEGAN** (`gan.name=infobegan`, report 000): BEGAN whose latent also carries InfoGAN's
 codes (a categorical code, continuous codes, optionally noise recovery) and whose D has a Q head
@@ -122,6 +126,7 @@ class BEGAN(Algorithm):
         c.eta = 1.0  # L(v) = mean |v - D(v)|^eta (1: L1, the paper's)
         c.noise_prior = "uniform"  # z ~ U(-1, 1) (the paper) | normal
         c.pull_away = 0.0  # weight of EBGAN's pull-away term on D's embeddings of the fakes, in L_G (EBGAN: 0.1); 0 = off
+        c.embedding_mmd = 0.0  # weight of the MMD^2 between D's embeddings of real and fake batches, in L_G; 0 = off
         c.latent_constraint = 0.0  # BEGAN-CS's alpha: alpha mean|Enc(G(z)) - z| in L_D (BEGAN-CS: 0.1; needs h_dim = z_dim); 0 = off
         c.lr_halve_every = 0  # halve the learning rates every N steps (carpedm20: 100000); 0 = off
         c.lr_plateau_factor = 0.0  # multiply them by this in (0, 1) when M_global stalls (paper: 0.5); 0 = off
@@ -158,6 +163,8 @@ class BEGAN(Algorithm):
             raise ValueError(f"config.began.k_0 must be in [0, 1], got {bc.k_0}.")
         if bc.pull_away < 0:
             raise ValueError(f"config.began.pull_away must be >= 0 (EBGAN: 0.1; 0 = off), got {bc.pull_away}.")
+        if bc.embedding_mmd < 0:
+            raise ValueError(f"config.began.embedding_mmd must be >= 0 (0 = off), got {bc.embedding_mmd}.")
         if bc.latent_constraint < 0:
             raise ValueError(f"config.began.latent_constraint must be >= 0 (BEGAN-CS: 0.1; 0 = off), got {bc.latent_constraint}.")
         if bc.latent_constraint and config.model.h_dim != config.model.z_dim:
@@ -286,6 +293,9 @@ class BEGAN(Algorithm):
         if bc.pull_away:
             metrics["pull_away"] = losses.pull_away_term(out_fake["embedding"])
             g_loss = g_loss + bc.pull_away * metrics["pull_away"]
+        if bc.embedding_mmd:
+            metrics["embedding_mmd"] = losses.gaussian_mmd2(out_real["embedding"], out_fake["embedding"])
+            g_loss = g_loss + bc.embedding_mmd * metrics["embedding_mmd"]
         if bc.latent_constraint:
             metrics["latent_constraint"] = losses.l1_loss(out_fake["embedding"], parts["z"])
             d_loss = d_loss + bc.latent_constraint * metrics["latent_constraint"]
