@@ -27,6 +27,7 @@ samples against the 500 held-out real digits in the judge's features (`eval/fid`
     python launch.py --config=configs/began_mnist.py --config.began.gamma_from=1.25 --config.began.gamma_ramp_steps=4000  # gamma 1.25 -> 1.5 (2 of 10 seeds in the band, as without)
     python launch.py --config=configs/began_mnist.py --config.model.width=32   # twice the width: more even digits, but 2 of 6 runs diverge late
     python launch.py --config=configs/began_mnist.py --config.model.width=32 --config.optim.grad_clip_norm=10   # gradients clipped: 0 of 4 diverge, 1 of 4 in the band
+    python launch.py --config=configs/began_mnist.py --config.began.embedding_mmd=1.0   # MMD of D's real / fake codes in L_G (1 of 4 seeds in the band)
     python launch.py --config=configs/began_mnist.py --config.began.gamma=1.0   # the earlier setting (rough strokes)
     python launch.py --config=configs/began_mnist.py --config.began.pull_away=0.3   # the earlier weight (digits less even)
     python launch.py --config=configs/began_mnist.py --config.began.pull_away=0   # no pull-away term (thin 1s at gamma 1.0)
