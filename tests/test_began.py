@@ -115,16 +115,25 @@ def _assert_added_to_one_loss(plain, with_term, term, value, weight, loss):
     assert_trees_equal(getattr(new1, untouched).params, getattr(new0, untouched).params, atol=0)
 
 
+def _one_step_without_and_with(overrides, k_t=None):
+    """One jitted step of the tiny BEGAN and of the same with `overrides`, from one state and
+    one batch of 6: (the algorithm with overrides, state, batch, (state, metrics) without,
+    (state, metrics) with)."""
+    plain = gans.create(_tiny(), DIGITS)
+    changed = gans.create(_tiny(**overrides), DIGITS)
+    state = plain.init_state(jax.random.PRNGKey(0))
+    if k_t is not None:
+        state = state.replace(k_t=jnp.asarray(k_t, jnp.float32))
+    batch = plain.example_batch(jax.random.PRNGKey(1), 6)
+    without = jax.device_get(jax.jit(plain.train_step)(state, batch))
+    return changed, state, batch, without, jax.device_get(jax.jit(changed.train_step)(state, batch))
+
+
 def test_pull_away_term_enters_g_loss_only():
     """`began.pull_away` w adds w f_PT(D's embeddings of the fakes) to L_G (EBGAN's term): the
     logged term matches a numpy double loop, L_G grows by exactly w times it, L_D and D's update
     are those of the step without it, and G's update is Adam's first step along the new L_G."""
-    plain = gans.create(_tiny(), DIGITS)
-    pushed = gans.create(_tiny(**{"began.pull_away": 0.5}), DIGITS)
-    state = plain.init_state(jax.random.PRNGKey(0))
-    batch = plain.example_batch(jax.random.PRNGKey(1), 6)
-    new0, m0 = jax.device_get(jax.jit(plain.train_step)(state, batch))
-    new1, m1 = jax.device_get(jax.jit(pushed.train_step)(state, batch))
+    pushed, state, _, (new0, m0), (new1, m1) = _one_step_without_and_with({"began.pull_away": 0.5})
 
     parts = pushed.latent.sample(state.step_key(), 6)
     g_apply = lambda p: pushed.generator.apply({"params": p}, pushed.latent.vector(parts))
@@ -150,12 +159,7 @@ def test_embedding_mmd_enters_g_loss_only():
     a numpy double loop, L_G grows by exactly w times it, L_D and D's update are those of the
     step without it, and G's update is Adam's first step along the new L_G (the real codes and
     the bandwidth are constants for G)."""
-    plain = gans.create(_tiny(), DIGITS)
-    matched = gans.create(_tiny(**{"began.embedding_mmd": 2.0}), DIGITS)
-    state = plain.init_state(jax.random.PRNGKey(0))
-    batch = plain.example_batch(jax.random.PRNGKey(1), 6)
-    new0, m0 = jax.device_get(jax.jit(plain.train_step)(state, batch))
-    new1, m1 = jax.device_get(jax.jit(matched.train_step)(state, batch))
+    matched, state, batch, (new0, m0), (new1, m1) = _one_step_without_and_with({"began.embedding_mmd": 2.0})
 
     real = batch["image"][0]
     parts = matched.latent.sample(state.step_key(), 6)
@@ -185,13 +189,8 @@ def test_latent_constraint_enters_d_loss_only():
     """`began.latent_constraint` alpha adds alpha mean|Enc(G(z)) - z| to L_D (BEGAN-CS): the
     logged term matches numpy, L_D grows by exactly alpha times it, L_G and G's update are those
     of the step without it, and D's update is Adam's first step along the new L_D."""
-    plain = gans.create(_tiny(), DIGITS)
-    assert plain.config.model.h_dim == plain.config.model.z_dim
-    held = gans.create(_tiny(**{"began.latent_constraint": 0.1}), DIGITS)
-    state = plain.init_state(jax.random.PRNGKey(0)).replace(k_t=jnp.asarray(0.2, jnp.float32))
-    batch = plain.example_batch(jax.random.PRNGKey(1), 6)
-    new0, m0 = jax.device_get(jax.jit(plain.train_step)(state, batch))
-    new1, m1 = jax.device_get(jax.jit(held.train_step)(state, batch))
+    held, state, batch, (new0, m0), (new1, m1) = _one_step_without_and_with({"began.latent_constraint": 0.1}, k_t=0.2)
+    assert held.config.model.h_dim == held.config.model.z_dim
 
     real = batch["image"][0]
     z = held.latent.sample(state.step_key(), 6)["z"]
