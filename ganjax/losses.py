@@ -464,8 +464,13 @@ def pull_away_term(embeddings: Array) -> Array:
     if n < 2:
         raise ValueError(f"the pull-away term needs a batch of at least 2 embeddings, got {n}.")
     unit = embeddings / optax.safe_norm(embeddings, 1e-12, axis=-1, keepdims=True)
-    squared_cosines = jnp.square(unit @ unit.T)
-    return (jnp.sum(squared_cosines) - jnp.trace(squared_cosines)) / (n * (n - 1))
+    return _off_diagonal_mean(jnp.square(unit @ unit.T))
+
+
+def _off_diagonal_mean(matrix: Array) -> Array:
+    """1 / (n (n - 1)) sum_{i != j} M_ij of a square [n, n] matrix (n >= 2)."""
+    n = matrix.shape[0]
+    return (jnp.sum(matrix) - jnp.trace(matrix)) / (n * (n - 1))
 
 
 def gaussian_mmd2(x: Array, y: Array, bandwidth_factors: Sequence[float] = (0.5, 1.0, 2.0)) -> Array:
@@ -490,9 +495,7 @@ def gaussian_mmd2(x: Array, y: Array, bandwidth_factors: Sequence[float] = (0.5,
     upper = squared[jnp.triu_indices(n + m, k=1)]
     scale2 = jax.lax.stop_gradient(jnp.maximum(jnp.median(upper), 1e-12))
     kernel = sum(jnp.exp(-squared / (2.0 * f * f * scale2)) for f in bandwidth_factors) / len(bandwidth_factors)
-    k_xx, k_yy, k_xy = kernel[:n, :n], kernel[n:, n:], kernel[:n, n:]
-    within = lambda k, size: (jnp.sum(k) - jnp.trace(k)) / (size * (size - 1))
-    return within(k_xx, n) + within(k_yy, m) - 2.0 * jnp.mean(k_xy)
+    return _off_diagonal_mean(kernel[:n, :n]) + _off_diagonal_mean(kernel[n:, n:]) - 2.0 * jnp.mean(kernel[:n, n:])
 
 
 # --------------------------------------------------------------------------------------------
