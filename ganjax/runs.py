@@ -140,20 +140,34 @@ def record_config(config: ml_collections.ConfigDict, workdir: str, has_checkpoin
         with open(path) as f:
             old = flatten(json.load(f))
         flat = flatten(new)
-        # Keys the recorded config lacks were added to ganjax later, with defaults that keep
-        # the old behaviour: only keys present in both are compared.
+        # A key the recorded config lacks was added to ganjax after the run was written, with a
+        # default that keeps the old behaviour: the run had that default, and only it resumes.
+        defaults = _default_values(old)
+        recorded = {**{k: defaults[k] for k in set(flat) - set(old) if k in defaults}, **old}
         changed = sorted(
             k
-            for k in set(old) & set(flat)
-            if old[k] != flat[k] and not k.startswith(RESUMABLE_KEYS)
+            for k in set(recorded) & set(flat)
+            if recorded[k] != flat[k] and not k.startswith(RESUMABLE_KEYS)
         )
         if changed:
-            details = ", ".join(f"{k}: {old.get(k)!r} -> {flat.get(k)!r}" for k in changed[:8])
+            def was(k):
+                return repr(old[k]) if k in old else f"absent (before the key existed: its default {recorded[k]!r})"
+
+            details = ", ".join(f"{k}: {was(k)} -> {flat[k]!r}" for k in changed[:8])
             raise TrainingError(
                 f"{workdir} holds checkpoints of a run with another config ({details}). "
                 "Resume with the same config, or choose a new --workdir."
             )
     _write_json(path, new)
+
+
+def _default_values(recorded: dict[str, Any]) -> dict[str, Any]:
+    """The flattened `base_config` of a flattened recorded config's algorithm and architecture:
+    the values of keys added to ganjax after that config was written, as the run had them."""
+    from ganjax.config import base_config
+
+    config = base_config(recorded.get("gan.name", "dcgan"), recorded.get("model.arch"))
+    return flatten(json.loads(config.to_json_best_effort()))
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:

@@ -376,6 +376,8 @@ def test_resume_is_bit_exact_with_k_t_and_four_devices_match_one(tmp_path):
     ("began", {"began.pull_away": -0.1}, "pull_away must be >= 0"),
     ("began", {"began.latent_constraint": -0.1}, "latent_constraint must be >= 0"),
     ("began", {"began.embedding_mmd": -1.0}, "embedding_mmd must be >= 0"),
+    ("began", {"began.pull_away": 0.6, "data.batch_size": 1}, r"began.pull_away .* needs data.batch_size >= 2 \(got 1\)"),
+    ("began", {"began.embedding_mmd": 1.0, "data.batch_size": 1}, r"began.embedding_mmd .* needs data.batch_size >= 2"),
     ("began", {"began.latent_constraint": 0.1, "model.h_dim": 16}, "must equal model.z_dim"),
     ("began", {"began.lr_plateau_factor": 1.0}, "lr_plateau_factor"),
     ("began", {"gan.d_steps": 5}, "BEGAN does not use"),

@@ -129,6 +129,33 @@ def test_fid_evaluator_is_the_fid_of_judge_features_with_cached_real_statistics(
     assert [r["step"] for r in successive] == [4, 6] and all(r["eval/fid/successive"] >= 0 for r in successive)
 
 
+def test_class_coverage_evaluator_counts_the_judges_readings_and_its_confident_share(evaluated_run, tmp_path):
+    workdir, config = evaluated_run
+    trained = runs.load_trained(workdir, "latest")
+    judge = judges.load_or_train(os.path.join(workdir, "judges"), config.data, "label", seed=config.seed, steps=30)
+    entry = evaluators.entry("class_coverage", num_samples=200, judge_steps=30, confidence=0.2)
+    evaluator = evaluators.get("class_coverage")("class_coverage", entry, config, trained.algorithm, workdir)
+    got = {k: v for k, v in evaluator.run(trained.state, 6) if np.ndim(v) == 0}
+    # Independently: the same samples (the evaluator's key of step 6), jax's softmax of the judge's logits.
+    parts = trained.algorithm.latent.sample(evaluator.sample_key(6), 200)
+    samples = np.asarray(trained.algorithm.generate(trained.state, parts))
+    probabilities = np.asarray(jax.nn.softmax(judge.logits(samples), -1))
+    fractions = np.bincount(probabilities.argmax(-1), minlength=10) / 200
+    assert got["class_coverage/min_fraction"] == fractions.min()
+    assert got["class_coverage/max_fraction"] == fractions.max()
+    assert got["class_coverage/confident"] == pytest.approx(np.mean(probabilities.max(-1) >= 0.2), abs=1 / 200)
+    real = np.asarray(jax.nn.softmax(judge.logits(pipeline.load_arrays(config.data, "test")[0]), -1)).max(-1)
+    assert got["class_coverage/confident_real"] == pytest.approx(np.mean(real >= 0.2), abs=1 / len(real))
+    # 6 steps of G draw no digits yet (the 30-step judge reads 17% of real ones at 0.2).
+    assert got["class_coverage/confident_real"] > got["class_coverage/confident"]
+    # The threshold is checked before anything runs.
+    bad = config.copy_and_resolve_references()
+    bad.evals = {"class_coverage": evaluators.entry("class_coverage", confidence=1.5)}
+    with pytest.raises(ConfigError, match=r"class_coverage.confidence must be in \(0, 1\)"):
+        train.train_and_evaluate(bad, str(tmp_path / "bad"))
+    assert not (tmp_path / "bad").exists()
+
+
 def test_ms_ssim_evaluator_scores_one_class_per_batch(evaluated_run):
     workdir, config = evaluated_run
     rows = {r["step"]: r for r in _rows(workdir) if "eval/ms_ssim" in r}

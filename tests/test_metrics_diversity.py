@@ -2,6 +2,8 @@
 
 import itertools
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -69,3 +71,21 @@ def test_class_coverage():
     assert partial.kl_to_uniform == pytest.approx(0.75 * np.log(3.0))
     with pytest.raises(ValueError, match=r"\[0, 4\)"):
         diversity.class_coverage([0, 4], num_classes=4)
+
+
+def test_confident_fraction_against_closed_forms_and_jax_softmax():
+    # Top probabilities 19/20, 4/5, 1/10 (ten equal logits) and 1 (a logit gap of 1000, no overflow).
+    logits = np.zeros((4, 10))
+    logits[0, 3], logits[1, 7], logits[3, 0] = np.log(19 * 9), np.log(4 * 9), 1000.0
+    assert diversity.confident_fraction(logits, 0.9) == 0.5
+    assert diversity.confident_fraction(logits, 0.75) == 0.75
+    assert diversity.confident_fraction(logits, 0.05) == 1.0
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=3.0, size=(1000, 10))
+    top = np.asarray(jax.nn.softmax(jnp.asarray(logits, jnp.float32), axis=-1)).max(-1)
+    for threshold in (0.5, 0.9, 0.99):  # jax's float32 softmax: at most one row of 1,000 may fall the other side
+        assert diversity.confident_fraction(logits, threshold) == pytest.approx(np.mean(top >= threshold), abs=1e-3)
+    with pytest.raises(ValueError, match="threshold"):
+        diversity.confident_fraction(logits, 1.0)
+    with pytest.raises(ValueError, match=r"\[N, K\]"):
+        diversity.confident_fraction(np.zeros(5))

@@ -102,6 +102,21 @@ def test_resume_refuses_a_different_model(repo_root, tmp_path):
     with pytest.raises(train.TrainingError, match="model.g_width"):
         train.train_and_evaluate(config, str(tmp_path))
     assert os.listdir(tmp_path / "checkpoints") == ["2"]
+    # A key the recorded config lacks (a run written before ganjax had it) resumes only at its
+    # default: the value that run had.
+    recorded = json.loads((tmp_path / "config.json").read_text())
+    default_b1 = recorded["optim"].pop("b1")
+    (tmp_path / "config.json").write_text(json.dumps(recorded))
+    config = load_config(repo_root, "dcgan_mnist")
+    config.train.num_steps = 2
+    config.optim.b1 = 0.9
+    with pytest.raises(train.TrainingError, match=rf"optim.b1: absent \(.*its default {default_b1}\) -> 0.9"):
+        train.train_and_evaluate(config, str(tmp_path))
+    assert os.listdir(tmp_path / "checkpoints") == ["2"]
+    assert "b1" not in json.loads((tmp_path / "config.json").read_text())["optim"]  # not rewritten
+    config.optim.b1 = default_b1
+    config.train.num_steps = 3
+    assert int(train.train_and_evaluate(config, str(tmp_path)).step) == 3
 
 
 def test_four_devices_match_one_device(repo_root, tmp_path):

@@ -165,6 +165,12 @@ class BEGAN(Algorithm):
             raise ValueError(f"config.began.pull_away must be >= 0 (EBGAN: 0.1; 0 = off), got {bc.pull_away}.")
         if bc.embedding_mmd < 0:
             raise ValueError(f"config.began.embedding_mmd must be >= 0 (0 = off), got {bc.embedding_mmd}.")
+        for key in ("pull_away", "embedding_mmd"):
+            if bc[key] and config.data.batch_size < 2:
+                raise ValueError(
+                    f"config.began.{key} compares the images of a batch with each other, so it needs "
+                    f"data.batch_size >= 2 (got {config.data.batch_size}): raise the batch size or set began.{key}=0."
+                )
         if bc.latent_constraint < 0:
             raise ValueError(f"config.began.latent_constraint must be >= 0 (BEGAN-CS: 0.1; 0 = off), got {bc.latent_constraint}.")
         if bc.latent_constraint and config.model.h_dim != config.model.z_dim:

@@ -10,6 +10,9 @@
 * `class_coverage`: histogram of the classes a classifier predicts for the samples, the
   number of classes hit, and KL(p || uniform) = log K - H(p) (0 = perfectly balanced,
   log K = a single class); report 004's mode check.
+* `confident_fraction`: the share of samples whose top softmax probability under a classifier
+  reaches a threshold: how many read as one clear class (a class histogram also files every
+  ambiguous sample under its argmax).
 """
 
 from __future__ import annotations
@@ -107,3 +110,18 @@ def class_coverage(predictions, num_classes: int) -> ClassCoverage:
     nonzero = p > 0
     kl = float(np.sum(p[nonzero] * np.log(num_classes * p[nonzero])))
     return ClassCoverage(counts=counts, num_covered=int(nonzero.sum()), kl_to_uniform=kl)
+
+
+def confident_fraction(logits, threshold: float = 0.9) -> float:
+    """The share of rows of `logits` [N, K] whose top softmax probability is >= `threshold`.
+
+    max_k softmax(l)_k = 1 / sum_j exp(l_j - max_k l_k), computed in float64 in that form (no
+    overflow for any finite logits).
+    """
+    logits = np.asarray(logits, np.float64)
+    if logits.ndim != 2 or logits.shape[0] == 0 or logits.shape[1] < 2:
+        raise ValueError(f"confident_fraction needs logits [N, K] with N >= 1 and K >= 2, got shape {logits.shape}.")
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"confident_fraction: threshold must be in (0, 1), got {threshold}.")
+    top = 1.0 / np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1)
+    return float(np.mean(top >= threshold))
