@@ -142,7 +142,7 @@ def record_config(config: ml_collections.ConfigDict, workdir: str, has_checkpoin
         flat = flatten(new)
         # A key the recorded config lacks was added to ganjax after the run was written, with a
         # default that keeps the old behaviour: the run had that default, and only it resumes.
-        defaults = _default_values(old)
+        defaults = flatten(json.loads(_base_config_of(old).to_json_best_effort()))
         recorded = {**{k: defaults[k] for k in set(flat) - set(old) if k in defaults}, **old}
         changed = sorted(
             k
@@ -161,28 +161,26 @@ def record_config(config: ml_collections.ConfigDict, workdir: str, has_checkpoin
     _write_json(path, new)
 
 
-def _default_values(recorded: dict[str, Any]) -> dict[str, Any]:
-    """The flattened `base_config` of a flattened recorded config's algorithm and architecture:
-    the values of keys added to ganjax after that config was written, as the run had them."""
+def _base_config_of(recorded: dict[str, Any]) -> ml_collections.ConfigDict:
+    """Today's `base_config` of a flattened recorded config's algorithm and architecture: the
+    schema it is read into, and the defaults of keys added to ganjax after it was written."""
     from ganjax.config import base_config
 
-    config = base_config(recorded.get("gan.name", "dcgan"), recorded.get("model.arch"))
-    return flatten(json.loads(config.to_json_best_effort()))
+    return base_config(recorded.get("gan.name", "dcgan"), recorded.get("model.arch"))
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:
     """The config a run recorded, on today's schema: `base_config` of its algorithm and
     architecture with the recorded values of every key that still exists."""
-    from ganjax.config import base_config, update_flattened
+    from ganjax.config import update_flattened
 
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.exists(path):
         raise ConfigError(f"{workdir} holds no {CONFIG_FILE}: it is not the workdir of a ganjax run.")
     with open(path) as f:
-        recorded = json.load(f)
-    gan_name = recorded.get("gan", {}).get("name", "dcgan")
-    config = base_config(gan_name, recorded.get("model", {}).get("arch"))
-    update_flattened(config, {k: v for k, v in flatten(recorded).items() if not k.startswith("evals.")})
+        recorded = flatten(json.load(f))
+    config = _base_config_of(recorded)
+    update_flattened(config, {k: v for k, v in recorded.items() if not k.startswith("evals.")})
     return config
 
 
